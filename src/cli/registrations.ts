@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+
+import { register as registerConfig } from '../commands/config/command.js';
+import { register as registerDoctor } from '../commands/doctor/command.js';
+import { register as registerSandbox } from '../commands/sandbox/command.js';
+
+/**
+ * Every command, in help order. A command.ts imports only commander and src/cli: its core is
+ * loaded with import() when it runs, so start-up (one `wal push` per WAL segment) stays fast.
+ */
+export const commandRegistrations: ((program: Command) => void)[] = [
+  registerSandbox,
+  registerDoctor,
+  registerConfig,
+];

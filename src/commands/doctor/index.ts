@@ -1,0 +1,2 @@
+export * from './run-doctor.js';
+export type * from './types.js';

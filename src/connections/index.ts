@@ -1,0 +1,11 @@
+export * from './target.js';
+export * from './redact.js';
+export * from './tool-env.js';
+export * from './postgres/errors.js';
+export * from './postgres/pool.js';
+export * from './postgres/scope.js';
+export * from './postgres/quote.js';
+export * from './postgres/advisory-lock.js';
+export * from './postgres/handle.js';
+export type { MongoHandle } from './mongodb/client.js';
+export { withMongo } from './mongodb/client.js';

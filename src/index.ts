@@ -1,0 +1,12 @@
+/**
+ * dbops as a library: the core of every command, usable without the CLI. Nothing exported here
+ * prints, exits or imports the terminal layer.
+ */
+export * from './errors.js';
+export type { Logger, Progress } from './logger.js';
+export { loadConfig, parseConfig, parseConfigText } from './config/load.js';
+export type * from './config/schema.js';
+export * from './connections/index.js';
+export * from './tools/index.js';
+export * from './commands/config/index.js';
+export * from './commands/doctor/index.js';

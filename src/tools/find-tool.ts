@@ -1,0 +1,78 @@
+import { ToolError } from '../errors.js';
+import { installHint, runTool } from './run-tool.js';
+import { findExecutables, pathDirs, postgresBinDirCandidates } from './search-path.js';
+import { parseMongoToolVersion, parsePostgresToolVersion } from './versions.js';
+
+export interface FoundTool {
+  name: string;
+  path: string;
+  major: number;
+  version: string;
+}
+
+export type PostgresClientTool =
+  'pg_dump' | 'pg_restore' | 'pg_basebackup' | 'psql' | 'pg_dumpall' | 'pg_receivewal';
+export type MongoTool = 'mongodump' | 'mongorestore';
+
+const versionCache = new Map<string, Promise<{ major: number; version: string } | undefined>>();
+
+async function versionOf(path: string, parse: typeof parsePostgresToolVersion) {
+  let cached = versionCache.get(path);
+  if (!cached) {
+    cached = runTool(path, path, ['--version']).then(
+      (r) => parse(`${r.stdout}\n${r.stderr}`),
+      () => undefined,
+    );
+    versionCache.set(path, cached);
+  }
+  return cached;
+}
+
+/** Every installed copy of a PostgreSQL client tool with its version, best location first. */
+export async function listPostgresTools(name: PostgresClientTool, env = process.env): Promise<FoundTool[]> {
+  const paths = findExecutables(name, postgresBinDirCandidates(env));
+  const found: FoundTool[] = [];
+  for (const path of paths) {
+    const v = await versionOf(path, parsePostgresToolVersion);
+    if (v) found.push({ name, path, ...v });
+  }
+  return found;
+}
+
+/**
+ * Picks the binary of a PostgreSQL client tool that fits the server: pg_dump refuses to dump
+ * a server newer than itself, so the tool's major must be ≥ the server's; among those the
+ * closest major wins (a much newer pg_dump writes archives an older pg_restore cannot read).
+ */
+export async function findPostgresTool(
+  name: PostgresClientTool,
+  options: { serverMajor?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<FoundTool> {
+  const all = await listPostgresTools(name, options.env);
+  if (all.length === 0) {
+    throw new ToolError(`${name} not found`, {
+      tool: name,
+      hint: `${installHint(name)}; searched PATH, pg_config --bindir, /usr/lib/postgresql/*/bin and Homebrew`,
+    });
+  }
+  const serverMajor = options.serverMajor;
+  if (serverMajor === undefined) return all[0]!;
+  const fitting = all.filter((t) => t.major >= serverMajor).sort((a, b) => a.major - b.major);
+  if (fitting.length > 0) return fitting[0]!;
+  const newest = [...all].sort((a, b) => b.major - a.major)[0]!;
+  throw new ToolError(
+    `${name} ${newest.version} (${newest.path}) is older than the server (major ${serverMajor}); ${name} must be at least as new as the server`,
+    {
+      tool: name,
+      hint: `install the client tools of PostgreSQL ${serverMajor} or newer (Debian/Ubuntu: apt-get install postgresql-client-${serverMajor}) or point DBOPS_PG_BINDIR at them`,
+    },
+  );
+}
+
+/** mongodump / mongorestore on PATH. */
+export async function findMongoTool(name: MongoTool, env = process.env): Promise<FoundTool> {
+  const [path] = findExecutables(name, pathDirs(env));
+  if (!path) throw new ToolError(`${name} not found on PATH`, { tool: name, hint: installHint(name) });
+  const v = await versionOf(path, parseMongoToolVersion);
+  return { name, path, major: v?.major ?? 0, version: v?.version ?? 'unknown' };
+}
