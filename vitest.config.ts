@@ -10,6 +10,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -22,6 +23,7 @@ export default defineConfig({
           hookTimeout: 180_000,
           // 2-core machines: files in parallel but bounded; each file gets its own databases.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -6,6 +6,7 @@ import type { RepositoryConfig } from '../config/schema.js';
 import type { ResolvedTarget } from '../connections/target.js';
 import { ConfigError } from '../errors.js';
 import type { Logger, Progress } from '../logger.js';
+import { colours } from './render/colour.js';
 import { globalOptionsOf, type GlobalOptions, type OutputFormat } from './global-options.js';
 import { stderrLogger } from './render/logger.js';
 import { stderrProgress } from './render/progress.js';
@@ -82,6 +83,11 @@ export class CliContext {
       });
     }
     return { name: 'default', config: { type: 'local', path: DEFAULT_REPOSITORY_PATH } };
+  }
+
+  /** Chalk for stdout (or another stream), honouring --no-color, NO_COLOR and TTY. */
+  colours(stream: NodeJS.WriteStream = process.stdout) {
+    return colours(this.options.color, stream);
   }
 
   progress(unit: 'bytes' | 'rows' = 'bytes'): Progress {

@@ -11,7 +11,7 @@ export function reportError(
   options: { color: boolean; json: boolean; verbose: boolean },
 ): void {
   const c = colours(options.color, process.stderr);
-  let exitCode: number = ExitCode.usage;
+  let exitCode: number;
   let message: string;
   let hint: string | undefined;
   let problems: string[] = [];
@@ -64,7 +64,4 @@ function isCommanderError(err: unknown): err is { code: string; exitCode: number
   );
 }
 
-/** For commands whose result carries its own verdict (doctor, analyze gates, verify). */
-export function setExitCode(code: number): void {
-  if (code !== 0) process.exitCode = code;
-}
+export { setExitCode } from './exit-code.js';

@@ -26,10 +26,10 @@ export function addGlobalOptions(program: Command): Command {
       'output: table or json (analyze also: junit, sarif, markdown, github)',
       'table',
     )
-    .option('-q, --quiet', 'only errors on stderr', false)
-    .option('-v, --verbose', 'debug logging on stderr', false)
+    .option('-q, --quiet', 'only errors on stderr')
+    .option('-v, --verbose', 'debug logging on stderr')
     .option('--no-color', 'no colours (also when NO_COLOR is set or output is not a terminal)')
-    .option('-y, --yes', 'do not ask for confirmation of destructive work', false);
+    .option('-y, --yes', 'do not ask for confirmation of destructive work');
 }
 
 /** Commander keeps options per command; merge them with the program's. */

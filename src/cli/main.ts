@@ -1,14 +1,13 @@
 import { Command, CommanderError } from 'commander';
 
 import { dbopsVersion } from '../version.js';
-import { reportError } from './exit.js';
 import { addGlobalOptions } from './global-options.js';
 import { commandRegistrations } from './registrations.js';
 
 export function buildProgram(): Command {
   const program = new Command('dbops')
     .description(
-      'Backups, WAL archiving and point-in-time recovery, checks, GDPR anonymization and retention\nfor PostgreSQL and MongoDB — one CLI, one config, one repository.',
+      'Backups, WAL archiving and point-in-time recovery, checks, GDPR anonymization and retention for PostgreSQL and MongoDB.',
     )
     .version(dbopsVersion(), '-V, --version', 'print the dbops version')
     .showHelpAfterError('(run with --help for usage)')
@@ -51,6 +50,8 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode === 0 ? 0 : 2;
       return;
     }
+    // The error printer (and chalk with it) is loaded only when there is an error to print.
+    const { reportError } = await import('./exit.js');
     const merged = active.optsWithGlobals<{ format?: string; color?: boolean; verbose?: boolean }>();
     reportError(err, {
       color: merged.color !== false && !process.env.NO_COLOR,

@@ -3,6 +3,10 @@ import type { Command } from 'commander';
 import { register as registerConfig } from '../commands/config/command.js';
 import { register as registerDoctor } from '../commands/doctor/command.js';
 import { register as registerSandbox } from '../commands/sandbox/command.js';
+import { register as registerBackup } from '../commands/backup/command.js';
+import { register as registerRestore } from '../commands/restore/command.js';
+import { register as registerRetention } from '../commands/retention/command.js';
+import { register as registerAnonymize } from '../commands/anonymize/command.js';
 
 /**
  * Every command, in help order. A command.ts imports only commander and src/cli: its core is
@@ -10,6 +14,10 @@ import { register as registerSandbox } from '../commands/sandbox/command.js';
  */
 export const commandRegistrations: ((program: Command) => void)[] = [
   registerSandbox,
+  registerBackup,
+  registerRestore,
   registerDoctor,
   registerConfig,
+  registerRetention,
+  registerAnonymize,
 ];

@@ -1,7 +1,12 @@
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import type TableType from 'cli-table3';
+
+// cli-table3 is CommonJS and only needed when a table is printed: load it then, not at start-up.
+const require = createRequire(import.meta.url);
 
 /** A plain table for people; values are already strings. */
 export function table(head: string[], rows: (string | number | null | undefined)[][]): string {
+  const Table = require('cli-table3') as typeof TableType;
   const t = new Table({
     head,
     style: { head: [], border: [] },

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 
-import { CliContext } from '../../cli/context.js';
-import { setExitCode } from '../../cli/exit.js';
-import { colours } from '../../cli/render/colour.js';
+import { action } from '../../cli/action.js';
+import type { CliContext } from '../../cli/context.js';
+import { setExitCode } from '../../cli/exit-code.js';
 import { render } from '../../cli/render/output.js';
 import type { CheckStatus, DoctorCheck, DoctorReport } from './types.js';
 
@@ -16,24 +16,25 @@ export function register(program: Command): void {
       'after',
       '\nExit 0 when everything required works; otherwise 3 (cannot connect), 4 (tool missing or too old) or 5 (repository).',
     )
-    .action(async (_opts, cmd: Command) => {
-      const ctx = new CliContext(cmd);
-      const { config } = await ctx.loadConfig();
-      const { resolveTargets } = await import('../../connections/target.js');
-      const targets = resolveTargets(config, ctx.options);
-      const names = ctx.options.repo ? [ctx.options.repo] : Object.keys(config.repositories);
-      const repositories = names.length
-        ? await Promise.all(names.map((n) => ctx.repository(n)))
-        : [await ctx.repository()];
-      const { doctorRun } = await import('./run-doctor.js');
-      const report = await doctorRun({ targets, repositories }, { logger: ctx.logger });
-      render(ctx, report, { table: (r) => renderDoctor(r, ctx.options.color) });
-      setExitCode(report.exitCode);
-    });
+    .action(
+      action(async (ctx) => {
+        const { config } = await ctx.loadConfig();
+        const { resolveTargets } = await import('../../connections/target.js');
+        const targets = resolveTargets(config, ctx.options);
+        const names = ctx.options.repo ? [ctx.options.repo] : Object.keys(config.repositories);
+        const repositories = names.length
+          ? await Promise.all(names.map((n) => ctx.repository(n)))
+          : [await ctx.repository()];
+        const { doctorRun } = await import('./run-doctor.js');
+        const report = await doctorRun({ targets, repositories }, { logger: ctx.logger });
+        render(ctx, report, { table: (r) => renderDoctor(r, ctx) });
+        setExitCode(report.exitCode);
+      }),
+    );
 }
 
-function renderDoctor(r: DoctorReport, color: boolean): string {
-  const c = colours(color);
+function renderDoctor(r: DoctorReport, ctx: CliContext): string {
+  const c = ctx.colours();
   const mark: Record<CheckStatus, string> = {
     ok: c.green('ok  '),
     info: c.cyan('info'),
