@@ -1,7 +1,9 @@
-import { access, constants, readdir, realpath } from 'node:fs/promises';
+import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { ToolError } from '../errors.js';
+import { binDirCandidates, gatherBinDirSources, listDir } from '../tools/search-path.js';
+import { parsePostgresToolVersion } from '../tools/versions.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 
@@ -14,77 +16,6 @@ export interface ServerBinaries {
   major: number;
   /** e.g. `15.18` */
   version: string;
-}
-
-export interface BinDirCandidate {
-  dir: string;
-  /** Where the candidate came from, for logs and the "not found" message. */
-  source: 'DBOPS_PG_BINDIR' | 'PATH' | 'pg_config' | 'debian' | 'homebrew';
-}
-
-/**
- * Parses `initdb --version` / `postgres --version` output:
- * `initdb (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`, `postgres (PostgreSQL) 17beta2`, `… 9.6.24`.
- */
-export function parseServerVersion(output: string): { major: number; version: string } | undefined {
-  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?((?:devel|alpha|beta|rc)\d*)?/.exec(output);
-  if (!m) return undefined;
-  const first = Number(m[1]);
-  const parts = [m[1], m[2], m[3]].filter((p): p is string => p !== undefined);
-  const version = parts.join('.') + (m[4] ?? '');
-  // Before 10 the major version had two parts (9.6); dbops only needs the first to refuse it.
-  return { major: first, version };
-}
-
-/** Sorts directory names like `15`, `postgresql@16`, `postgresql@9.6` by their version, newest first. */
-export function newestFirst(names: string[]): string[] {
-  const key = (name: string): number[] => (/(\d+(?:\.\d+)*)$/.exec(name)?.[1] ?? '0').split('.').map(Number);
-  return [...names].sort((a, b) => {
-    const ka = key(a);
-    const kb = key(b);
-    for (let i = 0; i < Math.max(ka.length, kb.length); i++) {
-      const d = (kb[i] ?? 0) - (ka[i] ?? 0);
-      if (d !== 0) return d;
-    }
-    return a.localeCompare(b);
-  });
-}
-
-export interface CandidateSources {
-  env: NodeJS.ProcessEnv;
-  /** Directory of the `initdb` found on PATH (symlinks resolved), if any. */
-  pathInitdbDir?: string | undefined;
-  /** Output of `pg_config --bindir`, if pg_config is on PATH. */
-  pgConfigBindir?: string | undefined;
-  /** Entries of /usr/lib/postgresql (Debian/Ubuntu), unsorted. */
-  debianMajors: string[];
-  /** Entries `postgresql@N` of /opt/homebrew/opt and /usr/local/opt, unsorted. */
-  homebrewOptAppleSilicon: string[];
-  homebrewOptIntel: string[];
-}
-
-/**
- * The ordered list of directories to try. DBOPS_PG_BINDIR wins alone: an operator who sets it
- * means exactly that directory, and silently falling back to another version would surprise them.
- */
-export function binDirCandidates(s: CandidateSources): BinDirCandidate[] {
-  const override = s.env.DBOPS_PG_BINDIR?.trim();
-  if (override) return [{ dir: path.resolve(override), source: 'DBOPS_PG_BINDIR' }];
-  const out: BinDirCandidate[] = [];
-  if (s.pathInitdbDir) out.push({ dir: s.pathInitdbDir, source: 'PATH' });
-  if (s.pgConfigBindir) out.push({ dir: s.pgConfigBindir, source: 'pg_config' });
-  for (const major of newestFirst(s.debianMajors.filter((n) => /^\d+(\.\d+)?$/.test(n)))) {
-    out.push({ dir: `/usr/lib/postgresql/${major}/bin`, source: 'debian' });
-  }
-  for (const name of newestFirst(s.homebrewOptAppleSilicon.filter((n) => /^postgresql@\d/.test(n)))) {
-    out.push({ dir: `/opt/homebrew/opt/${name}/bin`, source: 'homebrew' });
-  }
-  for (const name of newestFirst(s.homebrewOptIntel.filter((n) => /^postgresql@\d/.test(n)))) {
-    out.push({ dir: `/usr/local/opt/${name}/bin`, source: 'homebrew' });
-  }
-  out.push({ dir: '/opt/homebrew/bin', source: 'homebrew' });
-  const seen = new Set<string>();
-  return out.filter((c) => (seen.has(c.dir) ? false : (seen.add(c.dir), true)));
 }
 
 /** What to install, per platform; printed as the hint of the "not found" error. */
@@ -110,43 +41,6 @@ async function isExecutable(file: string): Promise<boolean> {
   }
 }
 
-async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch {
-    return [];
-  }
-}
-
-async function findOnPath(program: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const file = path.join(dir, program);
-    if (await isExecutable(file)) return file;
-  }
-  return undefined;
-}
-
-async function gatherSources(env: NodeJS.ProcessEnv): Promise<CandidateSources> {
-  const sources: CandidateSources = {
-    env,
-    debianMajors: await listDir('/usr/lib/postgresql'),
-    homebrewOptAppleSilicon: await listDir('/opt/homebrew/opt'),
-    homebrewOptIntel: await listDir('/usr/local/opt'),
-  };
-  if (env.DBOPS_PG_BINDIR?.trim()) return sources;
-  const initdb = await findOnPath('initdb', env);
-  // Distributions symlink initdb into /usr/local/bin or similar; its real directory is where
-  // pg_ctl and postgres of the same version live.
-  if (initdb) sources.pathInitdbDir = path.dirname(await realpath(initdb).catch(() => initdb));
-  const pgConfig = await findOnPath('pg_config', env);
-  if (pgConfig) {
-    const r = await execa(pgConfig, ['--bindir'], { reject: false, timeout: 10_000 });
-    if (r.exitCode === 0 && r.stdout.trim()) sources.pgConfigBindir = r.stdout.trim();
-  }
-  return sources;
-}
-
 async function hasServerPrograms(dir: string): Promise<boolean> {
   for (const p of SERVER_PROGRAMS) if (!(await isExecutable(path.join(dir, p)))) return false;
   return true;
@@ -156,7 +50,7 @@ async function hasServerPrograms(dir: string): Promise<boolean> {
 export async function serverVersion(binDir: string): Promise<{ major: number; version: string }> {
   const initdb = path.join(binDir, 'initdb');
   const r = await execa(initdb, ['--version'], { reject: false, timeout: 10_000 });
-  const parsed = r.exitCode === 0 ? parseServerVersion(r.stdout) : undefined;
+  const parsed = r.exitCode === 0 ? parsePostgresToolVersion(r.stdout) : undefined;
   if (!parsed) {
     throw new ToolError(`cannot read the version of ${initdb}`, {
       tool: 'initdb',
@@ -178,7 +72,7 @@ export async function findServerBinaries(
 ): Promise<ServerBinaries> {
   const env = opts.env ?? process.env;
   const logger = opts.logger ?? silentLogger;
-  const candidates = binDirCandidates(await gatherSources(env));
+  const candidates = binDirCandidates(await gatherBinDirSources(env));
   for (const c of candidates) {
     if (!(await hasServerPrograms(c.dir))) continue;
     const { major, version } = await serverVersion(c.dir);

@@ -1,6 +1,6 @@
 import { ToolError } from '../errors.js';
 import { installHint, runTool } from './run-tool.js';
-import { findExecutables, pathDirs, postgresBinDirCandidates } from './search-path.js';
+import { findExecutables, pathDirs, postgresBinDirs } from './search-path.js';
 import { parseMongoToolVersion, parsePostgresToolVersion } from './versions.js';
 
 export interface FoundTool {
@@ -30,7 +30,7 @@ async function versionOf(path: string, parse: typeof parsePostgresToolVersion) {
 
 /** Every installed copy of a PostgreSQL client tool with its version, best location first. */
 export async function listPostgresTools(name: PostgresClientTool, env = process.env): Promise<FoundTool[]> {
-  const paths = findExecutables(name, postgresBinDirCandidates(env));
+  const paths = findExecutables(name, await postgresBinDirs(env, name));
   const found: FoundTool[] = [];
   for (const path of paths) {
     const v = await versionOf(path, parsePostgresToolVersion);

@@ -1,8 +1,15 @@
-/** Parses `pg_dump (PostgreSQL) 15.18 (Debian …)` / `psql (PostgreSQL) 17beta1` style output. */
+/**
+ * Parses `--version` output of PostgreSQL programs (pg_dump, initdb, postgres …):
+ * `initdb (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)`, `postgres (PostgreSQL) 17beta2`, `… 9.6.24`.
+ */
 export function parsePostgresToolVersion(output: string): { major: number; version: string } | undefined {
-  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(\S*)/.exec(output);
+  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?((?:devel|alpha|beta|rc)\d*)?/.exec(output);
   if (!m) return undefined;
-  return { major: Number(m[1]), version: `${m[1]}${m[2] !== undefined ? `.${m[2]}` : ''}${m[3] ?? ''}` };
+  const first = Number(m[1]);
+  const parts = [m[1], m[2], m[3]].filter((p): p is string => p !== undefined);
+  const version = parts.join('.') + (m[4] ?? '');
+  // Before 10 the major version had two parts (9.6); dbops only needs the first to refuse it.
+  return { major: first, version };
 }
 
 /** server_version_num (150018) → { major: 15, version: '15.18' }; versions before 10 are x.y.z. */

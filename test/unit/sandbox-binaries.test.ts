@@ -4,16 +4,12 @@ import { ToolError } from '../../src/errors.js';
 import { confValue, sandboxConf, sandboxUrl } from '../../src/sandbox/cluster.js';
 import { sandboxConfigYaml } from '../../src/sandbox/config-file.js';
 import { ancestorsOf, canTraverse, parseIdOutput } from '../../src/sandbox/os-user.js';
-import {
-  binDirCandidates,
-  findServerBinaries,
-  installHint,
-  newestFirst,
-  parseServerVersion,
-} from '../../src/sandbox/server-binaries.js';
+import { findServerBinaries, installHint } from '../../src/sandbox/server-binaries.js';
+import { binDirCandidates, newestFirst } from '../../src/tools/search-path.js';
+import { parsePostgresToolVersion } from '../../src/tools/versions.js';
 import type { SandboxInfo } from '../../src/sandbox/index.js';
 
-describe('parseServerVersion', () => {
+describe('parsePostgresToolVersion', () => {
   it.each([
     ['initdb (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)', 15, '15.18'],
     ['initdb (PostgreSQL) 16.4 (Homebrew)', 16, '16.4'],
@@ -21,11 +17,11 @@ describe('parseServerVersion', () => {
     ['initdb (PostgreSQL) 18devel', 18, '18devel'],
     ['initdb (PostgreSQL) 9.6.24', 9, '9.6.24'],
   ])('%s', (text, major, version) => {
-    expect(parseServerVersion(text)).toEqual({ major, version });
+    expect(parsePostgresToolVersion(text)).toEqual({ major, version });
   });
 
   it('rejects unrelated output', () => {
-    expect(parseServerVersion('initdb: command not found')).toBeUndefined();
+    expect(parsePostgresToolVersion('initdb: command not found')).toBeUndefined();
   });
 });
 
