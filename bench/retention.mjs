@@ -1,0 +1,143 @@
+// Benchmark for `dbops retention` (issue 7). Not a test: prints figures and ratios.
+//
+//   npm run build && DATABASE_URL=postgresql://… node bench/retention.mjs [rows=5000000]
+//
+// 60 % of the rows are eligible. Measures rows/s for a single DELETE (the floor), a single
+// WITH … DELETE … RETURNING into an archive, and dbops' batched delete and archive-table; the
+// longest batch; and the p99 latency of a concurrent single-row INSERT loop during each, against
+// the same loop on an idle table. Targets: ≥ 0.7× the floor, longest batch < bound (500 ms),
+// insert p99 ≤ 2× idle.
+import pg from 'pg';
+
+const url = process.env.DATABASE_URL;
+if (!url) {
+  console.error('set DATABASE_URL (a scratch database: tables bench_events* are dropped and created)');
+  process.exit(2);
+}
+const rows = Number(process.argv[2] ?? 5_000_000);
+const { retentionRun, parseConfig, resolveTarget } = await import('../dist/src/index.js');
+const client = new pg.Client({ connectionString: url });
+await client.connect();
+
+async function setup() {
+  await client.query('drop table if exists bench_events, bench_events_archive');
+  await client.query(
+    `create table bench_events (id bigserial primary key, created_at timestamptz not null, user_id int, payload text)`,
+  );
+  await client.query(
+    `insert into bench_events (created_at, user_id, payload)
+     select case when g % 10 < 6 then now() - interval '3 years' - g * interval '1 second'
+                 else now() - g * interval '1 second' end, g % 10000, repeat(md5(g::text), 3)
+       from generate_series(1, $1) g`,
+    [rows],
+  );
+  await client.query('create index on bench_events (created_at)');
+  await client.query('vacuum analyze bench_events');
+}
+
+/** Single-row inserts in a loop on a second connection; returns latencies (ms). */
+function insertLoop() {
+  const c = new pg.Client({ connectionString: url });
+  const lat = [];
+  let stop = false;
+  const done = (async () => {
+    await c.connect();
+    while (!stop) {
+      const t = performance.now();
+      await c.query(`insert into bench_events (created_at, payload) values (now(), 'x')`);
+      lat.push(performance.now() - t);
+    }
+    await c.end();
+  })();
+  return {
+    async end() {
+      stop = true;
+      await done;
+      return lat;
+    },
+  };
+}
+const p99 = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))] ?? 0;
+};
+
+async function measure(name, fn) {
+  await setup();
+  const loop = insertLoop();
+  const t = performance.now();
+  const extra = await fn();
+  const ms = performance.now() - t;
+  const lat = await loop.end();
+  const eligible = Math.round(rows * 0.6);
+  const r = { name, ms, rate: eligible / (ms / 1000), p99: p99(lat), ...extra };
+  console.log(
+    `${name.padEnd(28)} ${(r.rate / 1000).toFixed(0).padStart(6)}k rows/s  insert p99 ${r.p99.toFixed(1)} ms` +
+      (r.maxBatchMs !== undefined ? `  longest batch ${r.maxBatchMs} ms` : ''),
+  );
+  return r;
+}
+
+const cutoff = `now() - interval '2 years'`;
+await setup();
+const idle = insertLoop();
+await new Promise((r) => setTimeout(r, 3000));
+const idleP99 = p99(await idle.end());
+console.log(`rows ${rows.toLocaleString()}, 60 % eligible; idle insert p99 ${idleP99.toFixed(1)} ms`);
+
+const floor = await measure('single DELETE (floor)', () =>
+  client.query(`delete from bench_events where created_at < ${cutoff}`),
+);
+const floorArchive = await measure('single WITH…DELETE…RETURNING', async () => {
+  await client.query('create table bench_events_archive (like bench_events)');
+  await client.query(
+    `with d as (delete from bench_events where created_at < ${cutoff} returning *) insert into bench_events_archive select * from d`,
+  );
+});
+
+const config = (action) =>
+  parseConfig(
+    {
+      targets: { main: { engine: 'postgres', url } },
+      retention: {
+        policies: {
+          bench: {
+            table: 'bench_events',
+            ageColumn: 'created_at',
+            olderThan: '2y',
+            action,
+            batchSize: 5000,
+            ...(action === 'archive-table' ? { archiveTable: 'bench_events_archive' } : {}),
+          },
+        },
+      },
+    },
+    undefined,
+  );
+const dbops = (action) => async () => {
+  const cfg = config(action);
+  const result = await retentionRun(
+    { policies: [] },
+    {
+      config: cfg,
+      target: async (n) => resolveTarget(cfg, { target: n ?? 'main' }),
+      repository: async () => ({ name: 'none', config: { type: 'local', path: '/tmp/none' } }),
+      logger: { debug() {}, info() {}, warn: console.warn, error: console.error },
+    },
+  );
+  return { maxBatchMs: result.policies[0].maxBatchMs, batches: result.policies[0].batches };
+};
+const del = await measure('dbops delete', dbops('delete'));
+const arch = await measure('dbops archive-table', dbops('archive-table'));
+
+console.log('\nratios');
+console.log(`delete        ${(del.rate / floor.rate).toFixed(2)}× the single DELETE (target ≥ 0.7)`);
+console.log(
+  `archive-table ${(arch.rate / floorArchive.rate).toFixed(2)}× the single WITH…RETURNING (target ≥ 0.7)`,
+);
+console.log(`longest batch ${Math.max(del.maxBatchMs, arch.maxBatchMs)} ms (bound 500 ms)`);
+console.log(
+  `insert p99    dbops ${(Math.max(del.p99, arch.p99) / idleP99).toFixed(2)}× idle (target ≤ 2), single DELETE ${(floor.p99 / idleP99).toFixed(2)}× idle`,
+);
+await client.query('drop table if exists bench_events, bench_events_archive');
+await client.end();

@@ -1,0 +1,342 @@
+import type { PostgresHandle } from '../../../connections/postgres/handle.js';
+import type { PoolClient } from '../../../connections/postgres/pool.js';
+import { quoteQualified } from '../../../connections/postgres/quote.js';
+import { withTransaction } from '../../../connections/postgres/scope.js';
+import { describePgError } from '../../../connections/postgres/errors.js';
+import { ConfigError, DbopsError } from '../../../errors.js';
+import type { Logger, Progress } from '../../../logger.js';
+import type { Repository } from '../../../storage/repository.js';
+import {
+  archivePrefix,
+  batchKey,
+  newRunId,
+  settleUnfinishedRuns,
+  writeBatchFile,
+  writeManifest,
+  type BatchFile,
+} from '../archive-storage.js';
+import { BatchSizer } from '../batch-sizer.js';
+import type { RetentionPolicy } from '../policy.js';
+import { sleep } from '../sleep.js';
+import type { BatchRecord, PolicyRunResult } from '../types.js';
+import { describeTable, type TableInfo } from './introspect.js';
+import { withHeldXactLock } from './policy-lock.js';
+import { waitForReplicas } from './replica-lag.js';
+import { archiveColumns, buildBatchSql, createArchiveTableSql, type BatchSql } from './sql.js';
+
+export interface PostgresRunDeps {
+  pg: PostgresHandle;
+  targetName: string;
+  /** archive-storage only. */
+  repository?: Repository;
+  logger: Logger;
+  progress: Progress;
+  signal?: AbortSignal;
+  /** Keep every batch's size and duration in the result. */
+  batchLog?: boolean;
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+const QUERY_CANCELED = '57014';
+
+const pgCode = (err: unknown): string | undefined =>
+  typeof err === 'object' && err !== null && 'code' in err
+    ? String((err as { code: unknown }).code)
+    : undefined;
+
+export function policyLockName(policy: string): string {
+  return `retention:${policy}`;
+}
+
+/** Runs one policy against PostgreSQL: settle, then batches until done, stopped or out of time. */
+export async function runPostgresPolicy(
+  policy: RetentionPolicy,
+  deps: PostgresRunDeps,
+): Promise<PolicyRunResult> {
+  const started = Date.now();
+  const result: PolicyRunResult = {
+    policy: policy.name,
+    target: deps.targetName,
+    engine: 'postgres',
+    relation: policy.relation,
+    action: policy.action,
+    outcome: 'complete',
+    rows: 0,
+    batches: 0,
+    maxBatchMs: 0,
+    durationMs: 0,
+    settledRows: 0,
+    lockRetries: 0,
+    boundCancels: 0,
+    lagWaitMs: 0,
+    cutoff: undefined,
+    ...(deps.batchLog ? { batchLog: [] } : {}),
+  };
+  const locked = await withHeldXactLock(deps.pg.pool, policyLockName(policy.name), (lock) =>
+    // Session lock_timeout too: catalog reads and the row estimate must not queue behind DDL.
+    deps.pg.withClient((client) => runBatches(policy, deps, client, result, () => lock.check()), {
+      lockTimeout: policy.lockTimeoutMs,
+    }),
+  );
+  if (!locked.acquired) {
+    result.outcome = 'skipped-running';
+    result.message = `policy ${policy.name} is already running elsewhere (advisory lock held); skipped`;
+    deps.logger.warn(result.message);
+  }
+  result.durationMs = Date.now() - started;
+  return result;
+}
+
+async function prepare(
+  policy: RetentionPolicy,
+  client: PoolClient,
+): Promise<{ table: TableInfo; sql: BatchSql; cutoff: string | null }> {
+  const table = await describeTable(client, policy.relation, policy.ageColumn, policy.name);
+  if (!table)
+    throw new ConfigError(`retention policy ${policy.name}: table ${policy.relation} does not exist`);
+  let archive: { sql: string; columns: string[] } | undefined;
+  if (policy.action === 'archive-table') {
+    const name = policy.archiveTable!;
+    let info = await describeTable(client, name, undefined, policy.name);
+    if (!info) {
+      await withTransaction(client, (c) => c.query(createArchiveTableSql(name, table)), {
+        lockTimeout: policy.lockTimeoutMs,
+      });
+      info = (await describeTable(client, name, undefined, policy.name))!;
+    }
+    archive = {
+      sql: quoteQualified(name),
+      columns: archiveColumns(table.columns, info.columns, policy.name, name),
+    };
+  }
+  const sql = buildBatchSql(policy, table, archive);
+  let cutoff: string | null = null;
+  if (policy.ageColumn && policy.olderThanInterval) {
+    const type = table.columns.find((c) => c.name === policy.ageColumn)!.type;
+    // One cutoff for the whole run, computed by the server: rows inserted or aged in during
+    // the run are not touched, and the archive holds exactly the rows eligible at the start.
+    const { rows } = await client.query<{ cutoff: string }>(
+      `select (now() - $1::interval)::${type}::text as cutoff`,
+      [policy.olderThanInterval],
+    );
+    cutoff = rows[0]!.cutoff;
+  }
+  return { table, sql, cutoff };
+}
+
+async function estimateRows(
+  client: PoolClient,
+  sql: BatchSql,
+  cutoff: string | null,
+): Promise<number | undefined> {
+  try {
+    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(
+      `explain (format json) ${sql.eligibility}`,
+      [cutoff],
+    );
+    return rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'];
+  } catch {
+    return undefined;
+  }
+}
+
+async function runBatches(
+  policy: RetentionPolicy,
+  deps: PostgresRunDeps,
+  client: PoolClient,
+  result: PolicyRunResult,
+  checkLock: () => Promise<void>,
+): Promise<void> {
+  const { logger, progress, signal } = deps;
+  const { sql, cutoff } = await prepare(policy, client);
+  result.cutoff = cutoff ?? undefined;
+  const deadline = policy.maxRunTimeMs > 0 ? Date.now() + policy.maxRunTimeMs : Number.POSITIVE_INFINITY;
+  const sizer = new BatchSizer(
+    policy.batchSize,
+    policy.minBatchSize,
+    policy.maxBatchSize,
+    policy.maxBatchDurationMs,
+  );
+
+  // archive-storage: settle what a killed run left behind before archiving anything new.
+  const storage = policy.action === 'archive-storage' ? deps.repository : undefined;
+  if (policy.action === 'archive-storage' && !storage) throw new Error('archive-storage needs a repository');
+  const prefix = archivePrefix(deps.targetName, policy.name);
+  const runId = newRunId();
+  const runStarted = new Date().toISOString();
+  const files: BatchFile[] = [];
+  let inDoubt = false;
+  const manifestBase = {
+    format: 'dbops-retention-archive/1' as const,
+    policy: policy.name,
+    target: deps.targetName,
+    relation: policy.relation,
+    engine: 'postgres' as const,
+  };
+  const deleteKeys = async (lines: string[], fileCutoff: string | undefined) => {
+    if (lines.length === 0) return 0;
+    const r = await withTransaction(
+      client,
+      (c) => c.query(sql.deleteByKeys!, [`[${lines.join(',')}]`, fileCutoff ?? cutoff]),
+      {
+        lockTimeout: policy.lockTimeoutMs,
+        statementTimeout: policy.statementTimeoutMs,
+      },
+    );
+    return r.rowCount ?? 0;
+  };
+  if (storage) {
+    result.settledRows = await settleUnfinishedRuns(storage, prefix, manifestBase, runId, deleteKeys, logger);
+  }
+
+  const total = await estimateRows(client, sql, cutoff);
+  progress.start(`retention ${policy.name}`, total);
+  let last: string[] | undefined;
+  let lockAttempts = 0;
+  try {
+    for (;;) {
+      if (signal?.aborted) {
+        result.outcome = 'partial';
+        result.stoppedBy = 'signal';
+        break;
+      }
+      if (Date.now() >= deadline) {
+        result.outcome = 'partial';
+        result.stoppedBy = 'max-run-time';
+        break;
+      }
+      await checkLock();
+      if (policy.maxReplicaLagMs > 0) {
+        result.lagWaitMs += await waitForReplicas(
+          deps.pg.pool,
+          policy.maxReplicaLagMs,
+          logger,
+          signal,
+          deadline,
+        );
+        if (signal?.aborted || Date.now() >= deadline) continue;
+      }
+      const size = sizer.current;
+      const t0 = performance.now();
+      let batch: { rows: number; last?: string[] };
+      try {
+        batch = await withTransaction(
+          client,
+          async (c) => {
+            if (!storage) {
+              const r = await c.query<Record<string, string | number>>(
+                last ? sql.nextBatch : sql.firstBatch,
+                [cutoff, size, ...(last ?? [])],
+              );
+              const first = r.rows[0];
+              if (!first) return { rows: 0 };
+              return { rows: Number(first.rows), last: sql.walk.map((_, i) => String(first[`w${i}`])) };
+            }
+            const sel = await c.query<Record<string, string>>(last ? sql.selectNext! : sql.selectFirst!, [
+              cutoff,
+              size,
+              ...(last ?? []),
+            ]);
+            if (sel.rows.length === 0) return { rows: 0 };
+            const lines = sel.rows.map((r) => r.j!);
+            const walkOf = (r: Record<string, string>) => sql.walk.map((_, i) => r[`w${i}`]!);
+            const lastRow = walkOf(sel.rows[sel.rows.length - 1]!);
+            // Durable first: the file exists before the delete can commit.
+            inDoubt = true;
+            const file = await writeBatchFile(
+              storage,
+              batchKey(prefix, runId, files.length + 1),
+              lines,
+              { cutoff: cutoff ?? undefined, first: walkOf(sel.rows[0]!), last: lastRow },
+              undefined,
+            );
+            const del = await c.query(sql.deleteByKeys!, [`[${lines.join(',')}]`, cutoff]);
+            if ((del.rowCount ?? 0) !== lines.length) {
+              // Rows are locked FOR UPDATE, so this cannot happen short of a bug: refuse to continue.
+              throw new DbopsError(
+                `archive batch ${file.key}: deleted ${del.rowCount} rows but archived ${lines.length}; rolled back`,
+              );
+            }
+            files.push(file);
+            return { rows: lines.length, last: lastRow };
+          },
+          {
+            lockTimeout: policy.lockTimeoutMs,
+            // The duration bound is enforced, not only aimed at: a statement running past it is
+            // cancelled (rolled back, nothing lost) and the batch is retried smaller.
+            statementTimeout: Math.min(policy.statementTimeoutMs, Math.max(policy.maxBatchDurationMs, 50)),
+          },
+        );
+        inDoubt = false;
+      } catch (err) {
+        const code = pgCode(err);
+        if (inDoubt && storage) {
+          // The last file may or may not have its delete committed; the next run settles it.
+          files.pop();
+          throw err;
+        }
+        if (code === LOCK_NOT_AVAILABLE) {
+          lockAttempts += 1;
+          result.lockRetries += 1;
+          if (lockAttempts > policy.lockRetries) {
+            result.outcome = 'retry-later';
+            result.message = `table ${policy.relation} stayed locked (lock_timeout ${policy.lockTimeoutMs} ms, ${policy.lockRetries} retries); retry later`;
+            logger.warn(result.message);
+            break;
+          }
+          const backoff = Math.min(30_000, policy.lockTimeoutMs * 2 ** (lockAttempts - 1));
+          logger.info(`batch hit lock_timeout on ${policy.relation}; retrying in ${backoff} ms`);
+          await sleep(backoff, signal);
+          continue;
+        }
+        if (code === QUERY_CANCELED && !signal?.aborted) {
+          result.boundCancels += 1;
+          if (sizer.atMinimum) {
+            throw new DbopsError(
+              `retention policy ${policy.name}: a batch of ${size} rows takes longer than maxBatchDuration (${policy.maxBatchDurationMs} ms)`,
+              {
+                hint: 'raise maxBatchDuration, lower minBatchSize, or check the plan with `dbops retention plan`',
+              },
+            );
+          }
+          sizer.timedOut();
+          logger.debug(
+            `batch of ${size} rows exceeded ${policy.maxBatchDurationMs} ms; retrying with ${sizer.current}`,
+          );
+          continue;
+        }
+        throw err;
+      }
+      const ms = performance.now() - t0;
+      if (batch.rows === 0 && !batch.last) break;
+      lockAttempts = 0;
+      result.rows += batch.rows;
+      result.batches += 1;
+      result.maxBatchMs = Math.max(result.maxBatchMs, Math.round(ms * 10) / 10);
+      const record: BatchRecord = { rows: batch.rows, size, ms: Math.round(ms * 10) / 10 };
+      result.batchLog?.push(record);
+      sizer.record(batch.rows, size, ms);
+      last = batch.last;
+      progress.update(result.rows, total);
+      await sleep(policy.pauseMs, signal);
+    }
+  } catch (err) {
+    result.outcome = 'failed';
+    result.message = err instanceof DbopsError ? err.message : describePgError(err);
+    logger.error(`retention policy ${policy.name} failed: ${result.message}`);
+  } finally {
+    progress.stop();
+  }
+  if (storage && !inDoubt && (files.length > 0 || result.settledRows > 0)) {
+    result.manifest = await writeManifest(storage, prefix, {
+      ...manifestBase,
+      runId,
+      cutoff: cutoff ?? undefined,
+      startedAt: runStarted,
+      finishedAt: new Date().toISOString(),
+      rows: files.reduce((s, f) => s + f.rows, 0),
+      batches: files,
+      outcome: result.outcome,
+    });
+  }
+}

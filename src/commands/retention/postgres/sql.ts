@@ -1,0 +1,173 @@
+import { quoteIdent, quoteQualified } from '../../../connections/postgres/quote.js';
+import { ConfigError } from '../../../errors.js';
+import type { RetentionPolicy } from '../policy.js';
+import type { ColumnInfo, TableInfo } from './introspect.js';
+
+/**
+ * The SQL of one batch, built once per run. Every identifier goes through quoteIdent; values
+ * (cutoff, last key, batch size) are parameters. Keyset values travel as text and are cast to the
+ * column's exact type, because a JS Date would drop microseconds and make the walk skip or repeat
+ * rows.
+ */
+export interface BatchSql {
+  /** Columns walked in order (keyset), e.g. [created_at, id] or [id]. */
+  walk: ColumnInfo[];
+  /** Unique key used to delete exactly the archived rows (archive-storage). */
+  key: ColumnInfo[];
+  /** $1 = cutoff (text, or null when the policy has no age), $2 = limit, $3… = last walk values. */
+  firstBatch: string;
+  nextBatch: string;
+  /** archive-storage only: selects a batch (locked) with each row as JSON text. */
+  selectFirst?: string;
+  selectNext?: string;
+  /** archive-storage only: $1 = JSON array of rows from a batch file, $2 = cutoff. */
+  deleteByKeys?: string;
+  /** Rows eligible (for plan/status); $1 = cutoff. */
+  eligibility: string;
+}
+
+export function eligibilitySql(policy: RetentionPolicy, table: TableInfo, alias = 't'): string {
+  const parts: string[] = [];
+  if (policy.ageColumn) {
+    const col = column(table, policy.ageColumn, policy.name, 'ageColumn');
+    parts.push(`${alias}.${quoteIdent(col.name)} < $1::${col.type}`);
+  }
+  // The where expression is operator config, validated (one expression, no `;`/comments) and
+  // checked by the server in plan; parenthesised so it cannot change the precedence around it.
+  if (policy.where) parts.push(`(${policy.where})`);
+  return parts.join(' and ');
+}
+
+function column(table: TableInfo, name: string, policy: string, what: string): ColumnInfo {
+  const col = table.columns.find((c) => c.name === name);
+  if (!col) {
+    throw new ConfigError(`retention policy ${policy}: ${what} "${name}" is not a column of ${table.sql}`, {
+      hint: `columns: ${table.columns.map((c) => c.name).join(', ')}`,
+    });
+  }
+  return col;
+}
+
+/** The unique key, then the walk: the age index when there is one (a short range scan), else the key. */
+export function chooseWalk(
+  policy: RetentionPolicy,
+  table: TableInfo,
+): { key: ColumnInfo[]; walk: ColumnInfo[] } {
+  const keyNames = policy.key ?? table.primaryKey;
+  if (keyNames.length === 0) {
+    throw new ConfigError(`retention policy ${policy.name}: ${table.sql} has no primary key`, {
+      hint: 'add a primary key, or set key: [unique, not-null columns] in the policy',
+    });
+  }
+  const key = keyNames.map((k) => column(table, k, policy.name, 'key'));
+  for (const k of key) {
+    if (!k.notNull) {
+      throw new ConfigError(`retention policy ${policy.name}: key column "${k.name}" may be NULL`, {
+        hint: 'keyset pagination needs NOT NULL key columns',
+      });
+    }
+  }
+  if (policy.ageColumn && table.ageIndexed && !keyNames.includes(policy.ageColumn)) {
+    const age = column(table, policy.ageColumn, policy.name, 'ageColumn');
+    return { key, walk: [age, ...key] };
+  }
+  return { key, walk: key };
+}
+
+const list = (cols: ColumnInfo[], alias?: string) =>
+  cols.map((c) => (alias ? `${alias}.${quoteIdent(c.name)}` : quoteIdent(c.name))).join(', ');
+const row = (parts: string) => (parts.includes(',') ? `(${parts})` : parts);
+
+/** `(a, b) > ($3::timestamptz, $4::bigint)`: one row comparison the btree can seek on. */
+function afterLast(walk: ColumnInfo[], firstParam: number): string {
+  const params = walk.map((c, i) => `$${firstParam + i}::${c.type}`).join(', ');
+  return `${row(list(walk, 't'))} > ${row(params)}`;
+}
+
+/** Columns an archive insert may write (generated columns of the archive are left out). */
+export function archiveColumns(
+  source: ColumnInfo[],
+  archive: ColumnInfo[],
+  policy: string,
+  archiveName: string,
+): string[] {
+  const missing = source.filter((c) => !archive.some((a) => a.name === c.name));
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `retention policy ${policy}: archive table ${archiveName} lacks column(s) ${missing.map((c) => c.name).join(', ')}`,
+      { hint: 'add the columns to the archive table (or drop it: dbops creates it with the same columns)' },
+    );
+  }
+  return source.filter((c) => !archive.find((a) => a.name === c.name)!.generated).map((c) => c.name);
+}
+
+export function buildBatchSql(
+  policy: RetentionPolicy,
+  table: TableInfo,
+  archive?: { sql: string; columns: string[] },
+): BatchSql {
+  const { key, walk } = chooseWalk(policy, table);
+  const elig = eligibilitySql(policy, table);
+  const walkOrder = list(walk, 't');
+  const lastWalk = walk.map((c, i) => `${quoteIdent(c.name)}::text as w${i}`).join(', ');
+  const descOrder = walk.map((c) => `${quoteIdent(c.name)} desc`).join(', ');
+
+  const select = (withLast: boolean, extra: string) =>
+    `select ${extra} from ${table.sql} t
+      where ${[withLast ? afterLast(walk, 3) : '', elig].filter(Boolean).join(' and ')}
+      order by ${walkOrder}
+      limit $2
+      for update of t skip locked`;
+
+  // A plain table: delete the locked rows by ctid (a TID scan, no plan risk). ctid is not
+  // unique across partitions, so a partitioned table deletes by its key.
+  const batchCols = table.partitioned
+    ? list(uniqueCols(walk, key), 't')
+    : `t.ctid as _ctid, ${list(walk, 't')}`;
+  const deleteWhere = table.partitioned
+    ? `${row(list(key, 'x'))} in (select ${list(key)} from batch)`
+    : `x.ctid = any (array(select _ctid from batch))`;
+  const deleted = `gone as (delete from ${table.sql} x where ${deleteWhere} returning x.*)`;
+  const counted = archive
+    ? `moved as (insert into ${archive.sql} (${archive.columns.map(quoteIdent).join(', ')}) overriding system value
+         select ${archive.columns.map(quoteIdent).join(', ')} from gone returning 1)
+       select (select count(*) from moved)::int as rows, ${lastWalk} from batch order by ${descOrder} limit 1`
+    : `select (select count(*) from gone)::int as rows, ${lastWalk} from batch order by ${descOrder} limit 1`;
+  const statement = (withLast: boolean) =>
+    `with batch as materialized (
+      ${select(withLast, batchCols)}
+    ), ${deleted}${archive ? ',' : ''}
+    ${counted}`;
+
+  const result: BatchSql = {
+    walk,
+    key,
+    firstBatch: statement(false),
+    nextBatch: statement(true),
+    eligibility: `select count(*)::bigint as n from ${table.sql} t${elig ? ` where ${elig}` : ''}`,
+  };
+  if (policy.action === 'archive-storage') {
+    const json = `row_to_json(t)::text as j, ${walk.map((c, i) => `t.${quoteIdent(c.name)}::text as w${i}`).join(', ')}`;
+    result.selectFirst = select(false, json);
+    result.selectNext = select(true, json);
+    const recordType = key.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
+    // Deletes exactly the rows written to a batch file, matched by key, and only while they are
+    // still eligible (a row that was updated to be kept is not deleted by a late settlement).
+    const eligX =
+      policy.ageColumn || policy.where
+        ? ` and ${eligibilitySql(policy, table, 'x').replaceAll('$1::', '$2::')}`
+        : '';
+    result.deleteByKeys = `delete from ${table.sql} x
+      where ${row(list(key, 'x'))} in (select ${list(key, 'k')} from json_to_recordset($1::json) as k(${recordType}))${eligX}`;
+  }
+  return result;
+}
+
+function uniqueCols(walk: ColumnInfo[], key: ColumnInfo[]): ColumnInfo[] {
+  return [...walk, ...key.filter((k) => !walk.some((w) => w.name === k.name))];
+}
+
+/** `create table … (like …)`: same columns and NOT NULLs, without defaults, identity or indexes. */
+export function createArchiveTableSql(archiveName: string, table: TableInfo): string {
+  return `create table if not exists ${quoteQualified(archiveName)} (like ${table.sql})`;
+}

@@ -1,0 +1,238 @@
+import { describe, expect, it } from 'vitest';
+
+import { parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+import { BatchSizer } from '../../src/commands/retention/batch-sizer.js';
+import {
+  ageToIsoInterval,
+  cutoffFor,
+  parseAge,
+  parseDuration,
+} from '../../src/commands/retention/durations.js';
+import {
+  batchDelete,
+  batchFind,
+  eligibilityFilter,
+  lockClaim,
+} from '../../src/commands/retention/mongodb/filter.js';
+import { resolvePolicy, selectPolicies } from '../../src/commands/retention/policy.js';
+import type { TableInfo } from '../../src/commands/retention/postgres/introspect.js';
+import { buildBatchSql } from '../../src/commands/retention/postgres/sql.js';
+
+describe('durations and ages', () => {
+  it('parses durations and ages', () => {
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('2m')).toBe(120_000);
+    expect(parseDuration(250)).toBe(250);
+    expect(() => parseDuration('5 parsecs')).toThrow();
+    expect(ageToIsoInterval(parseAge('7y'))).toBe('P7Y');
+    expect(ageToIsoInterval(parseAge('18mo'))).toBe('P18M');
+    expect(ageToIsoInterval(parseAge('PT12H'))).toBe('PT12H');
+    expect(ageToIsoInterval(parseAge('1y6mo2w'))).toBe('P1Y6M14D');
+    expect(ageToIsoInterval(parseAge('30min'))).toBe('PT30M');
+    expect(() => parseAge('2 years')).toThrow();
+    expect(() => parseAge('0d')).toThrow(/zero/);
+  });
+
+  it('computes calendar cutoffs like PostgreSQL (end-of-month clamps)', () => {
+    expect(cutoffFor(parseAge('1mo'), new Date('2025-03-31T10:00:00Z')).toISOString()).toBe(
+      '2025-02-28T10:00:00.000Z',
+    );
+    expect(cutoffFor(parseAge('2y'), new Date('2024-02-29T00:00:00Z')).toISOString()).toBe(
+      '2022-02-28T00:00:00.000Z',
+    );
+    expect(cutoffFor(parseAge('90d'), new Date('2025-01-01T00:00:00Z')).toISOString()).toBe(
+      '2024-10-03T00:00:00.000Z',
+    );
+  });
+});
+
+describe('retention config', () => {
+  const cfg = (policies: unknown, defaults?: unknown) =>
+    parseConfig({ retention: { ...(defaults ? { defaults } : {}), policies } }, undefined);
+
+  it('validates policies and applies defaults', () => {
+    const c = cfg(
+      { 'audit-logs': { table: 'audit_log', ageColumn: 'created_at', olderThan: '7y', batchSize: 5000 } },
+      { maxBatchDuration: '250ms', pause: '10ms' },
+    );
+    const [p] = selectPolicies(c, []);
+    expect(p).toMatchObject({
+      name: 'audit-logs',
+      engine: 'postgres',
+      batchSize: 5000,
+      maxBatchDurationMs: 250,
+      pauseMs: 10,
+      olderThanInterval: 'P7Y',
+      action: 'delete',
+    });
+    expect(() => selectPolicies(c, ['nope'])).toThrow(ConfigError);
+  });
+
+  it('rejects contradictions and unsafe where expressions', () => {
+    expect(() => cfg({ a: { table: 't', olderThan: '1y' } })).toThrow(ConfigError);
+    expect(() => cfg({ a: { table: 't', collection: 'c', ageColumn: 'x', olderThan: '1y' } })).toThrow(
+      ConfigError,
+    );
+    expect(() => cfg({ a: { table: 't', where: 'true; drop table t' } })).toThrow(ConfigError);
+    expect(() => cfg({ a: { table: 't', where: 'x -- comment' } })).toThrow(ConfigError);
+    expect(() => cfg({ a: { table: 't', where: 'x', action: 'archive-table' } })).toThrow(ConfigError);
+    expect(() => cfg({ a: { table: 't', where: 'x', maxBatchDuration: 'soon' } })).toThrow(ConfigError);
+    expect(() => cfg({ a: { table: 't', where: 'x', bogus: 1 } })).toThrow(ConfigError);
+  });
+});
+
+const table = (over: Partial<TableInfo> = {}): TableInfo => ({
+  oid: 1,
+  sql: '"public"."we""ird tab"',
+  partitioned: false,
+  columns: [
+    { name: 'id', type: 'bigint', notNull: true, generated: false, identity: false },
+    {
+      name: 'created at',
+      type: 'timestamp with time zone',
+      notNull: true,
+      generated: false,
+      identity: false,
+    },
+    { name: 'payload', type: 'text', notNull: false, generated: false, identity: false },
+  ],
+  primaryKey: ['id'],
+  ageIndexed: true,
+  ...over,
+});
+
+describe('PostgreSQL batch SQL', () => {
+  const policy = resolvePolicy(
+    'p',
+    { table: 'x', ageColumn: 'created at', olderThan: '2y', action: 'delete' },
+    undefined,
+  );
+
+  it('walks the age index with a keyset row comparison, locks with SKIP LOCKED and deletes by ctid', () => {
+    const sql = buildBatchSql(policy, table());
+    expect(sql.walk.map((c) => c.name)).toEqual(['created at', 'id']);
+    expect(sql.nextBatch).toContain(
+      '(t."created at", t."id") > ($3::timestamp with time zone, $4::bigint) and t."created at" < $1::timestamp with time zone',
+    );
+    expect(sql.nextBatch).toContain('order by t."created at", t."id"');
+    expect(sql.nextBatch).toContain('for update of t skip locked');
+    expect(sql.nextBatch).toContain('x.ctid = any (array(select _ctid from batch))');
+    expect(sql.firstBatch).not.toContain('$3');
+  });
+
+  it('falls back to the primary key without an age index, and deletes by key on partitioned tables', () => {
+    const sql = buildBatchSql(policy, table({ ageIndexed: false, partitioned: true }));
+    expect(sql.walk.map((c) => c.name)).toEqual(['id']);
+    expect(sql.nextBatch).toContain('t."id" > $3::bigint');
+    expect(sql.nextBatch).toContain('x."id" in (select "id" from batch)');
+  });
+
+  it('archives in the same statement and builds the key-based delete for archive files', () => {
+    const arch = resolvePolicy(
+      'p',
+      {
+        table: 'x',
+        ageColumn: 'created at',
+        olderThan: '2y',
+        action: 'archive-table',
+        archiveTable: 'x_archive',
+      },
+      undefined,
+    );
+    const sql = buildBatchSql(arch, table(), {
+      sql: '"x_archive"',
+      columns: ['id', 'created at', 'payload'],
+    });
+    expect(sql.firstBatch).toMatch(
+      /gone as \(delete from .* returning x\.\*\),\s+moved as \(insert into "x_archive"/,
+    );
+    const st = resolvePolicy(
+      'p',
+      { table: 'x', ageColumn: 'created at', olderThan: '2y', action: 'archive-storage' },
+      undefined,
+    );
+    const s2 = buildBatchSql(st, table());
+    expect(s2.selectFirst).toContain('row_to_json(t)::text as j');
+    expect(s2.deleteByKeys).toContain('json_to_recordset($1::json) as k("id" bigint)');
+    expect(s2.deleteByKeys).toContain('x."created at" < $2::timestamp with time zone');
+  });
+
+  it('refuses a table without a usable key', () => {
+    expect(() => buildBatchSql(policy, table({ primaryKey: [] }))).toThrow(/no primary key/);
+  });
+});
+
+describe('adaptive batch size', () => {
+  it('shrinks at once when slow, grows gently while fast, stays in bounds', () => {
+    const s = new BatchSizer(10_000, 10, 50_000, 500);
+    s.record(10_000, 10_000, 2000);
+    expect(s.current).toBeLessThan(1100);
+    const after = s.current;
+    s.record(after, after, 20);
+    expect(s.current).toBe(after * 2);
+    s.record(10, s.current, 5);
+    expect(s.current).toBe(after * 2);
+    for (let i = 0; i < 50; i++) s.record(s.current, s.current, 1);
+    expect(s.current).toBe(50_000);
+    s.timedOut();
+    expect(s.current).toBe(12_500);
+  });
+});
+
+describe('MongoDB batch commands', () => {
+  const policy = resolvePolicy(
+    'sessions',
+    {
+      collection: 'sessions',
+      ageColumn: 'expiresAt',
+      olderThan: '1d',
+      filter: { kind: 'web' },
+      action: 'delete',
+    },
+    undefined,
+  );
+  const cutoff = new Date('2025-01-01T00:00:00Z');
+
+  it('filters by age and the extra filter, walks (age, _id) through the age index', () => {
+    expect(eligibilityFilter(policy, cutoff)).toEqual({
+      $and: [{ expiresAt: { $lt: cutoff } }, { kind: 'web' }],
+    });
+    const first = batchFind(policy, cutoff, undefined, 500, { fullDocuments: false, ageIndexed: true });
+    expect(first).toEqual({
+      filter: { $and: [{ expiresAt: { $lt: cutoff } }, { kind: 'web' }] },
+      sort: { expiresAt: 1, _id: 1 },
+      limit: 500,
+      projection: { _id: 1, expiresAt: 1 },
+      hint: { expiresAt: 1 },
+    });
+    const last = { age: new Date('2024-06-01T00:00:00Z'), id: 'abc' };
+    const next = batchFind(policy, cutoff, last, 500, { fullDocuments: true, ageIndexed: false });
+    expect(next.filter).toEqual({
+      $and: [
+        { $and: [{ expiresAt: { $lt: cutoff } }, { kind: 'web' }] },
+        { $or: [{ expiresAt: { $gt: last.age } }, { expiresAt: last.age, _id: { $gt: 'abc' } }] },
+      ],
+    });
+    expect(next.projection).toBeUndefined();
+    expect(next.hint).toBeUndefined();
+  });
+
+  it('deletes exactly the batch by _id with majority write concern, re-checking eligibility', () => {
+    expect(batchDelete(policy, cutoff, [1, 2])).toEqual({
+      filter: {
+        $and: [{ _id: { $in: [1, 2] } }, { $and: [{ expiresAt: { $lt: cutoff } }, { kind: 'web' }] }],
+      },
+      options: { writeConcern: { w: 'majority' } },
+    });
+  });
+
+  it('claims a per-policy lock document that expires', () => {
+    const now = new Date('2025-01-01T00:00:00Z');
+    expect(lockClaim('p', 'h1', now, 60_000)).toEqual({
+      filter: { _id: 'retention:p', $or: [{ expiresAt: { $lt: now } }, { holder: 'h1' }] },
+      update: { $set: { holder: 'h1', expiresAt: new Date('2025-01-01T00:01:00Z'), since: now } },
+      options: { upsert: true },
+    });
+  });
+});
