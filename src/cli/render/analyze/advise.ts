@@ -18,20 +18,38 @@ export function renderAdviseTable(r: AdviseReport, color: boolean): string {
       table(
         ['status', 'index', 'evidence'],
         r.candidates
-          .sort((a, b) => ['proven', 'unproven', 'rejected'].indexOf(a.status) - ['proven', 'unproven', 'rejected'].indexOf(b.status))
+          .sort(
+            (a, b) =>
+              ['proven', 'unproven', 'rejected'].indexOf(a.status) -
+              ['proven', 'unproven', 'rejected'].indexOf(b.status),
+          )
           .map((x) => [
             mark[x.status],
             x.definition,
-            [x.reason, ...x.proofs.map((p) => `${p.query}: ${p.before.toFixed(1)} → ${p.after.toFixed(1)} (−${p.savingPct.toFixed(1)} %)${p.used ? '' : ' not used'}`)].join('\n'),
+            [
+              x.reason,
+              ...x.proofs.map(
+                (p) =>
+                  `${p.query}: ${p.before.toFixed(1)} → ${p.after.toFixed(1)} (−${p.savingPct.toFixed(1)} %)${p.used ? '' : ' not used'}`,
+              ),
+            ].join('\n'),
           ]),
       ),
     );
   } else lines.push(c.dim('no index candidates'));
   if (r.drops.length) {
-    lines.push('', table(['status', 'drop', 'evidence'], r.drops.map((d) => [mark[d.status], d.index, d.reason])));
+    lines.push(
+      '',
+      table(
+        ['status', 'drop', 'evidence'],
+        r.drops.map((d) => [mark[d.status], d.index, d.reason]),
+      ),
+    );
   }
-  const failed = r.sources.filter((s) => s.error || s.skipped);
-  if (failed.length) lines.push('', ...failed.map((s) => c.dim(`${s.name}: ${s.error ?? s.skipped}`)));
+  const failed = r.sources.filter((s) => s.error);
+  if (failed.length) lines.push('', ...failed.map((s) => c.red(`${s.name}: ${s.error}`)));
+  const cheap = r.sources.filter((s) => s.skipped).length;
+  if (cheap) lines.push('', c.dim(`${cheap} queries below analyze.advise.minQueryCost were not considered`));
   const notes = checkNotes(r.checks, color);
   if (notes.length) lines.push('', ...notes);
   lines.push('', verdictLine(r.verdict, r.findings, color));
