@@ -1,0 +1,93 @@
+import { Faker, en, type Randomizer } from '@faker-js/faker';
+
+import type { FakeKind } from '../../config/sections/anonymize.js';
+
+/**
+ * Realistic replacement values. The generator is re-seeded from the keyed seed of each value, so
+ * a fake is a pure function of (key, input): deterministic with a secret, and independent of the
+ * order rows arrive in. The reference date is fixed so dates of birth do not drift day by day.
+ */
+let instance: Faker | undefined;
+
+/**
+ * faker's default Mersenne Twister costs ~150 µs to re-seed, which made re-seeding per value the
+ * bottleneck of a masked copy (≈6k fakes/s). sfc32 seeded straight from the 128-bit keyed seed
+ * costs nothing to re-seed and is plenty random for fake names.
+ */
+function sfc32Randomizer(): Randomizer {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  const next = (): number => {
+    a >>>= 0;
+    b >>>= 0;
+    c >>>= 0;
+    d >>>= 0;
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    seed(seed: number | number[]) {
+      const s = Array.isArray(seed) ? seed : [seed, 0, 0, 0];
+      [a, b, c, d] = [s[0] ?? 0, s[1] ?? 0, s[2] ?? 0, s[3] ?? 1];
+      for (let i = 0; i < 12; i++) next();
+    },
+  };
+}
+
+function faker(): Faker {
+  if (!instance) {
+    instance = new Faker({ locale: [en], randomizer: sfc32Randomizer() });
+    instance.setDefaultRefDate(new Date('2024-01-01T00:00:00Z'));
+  }
+  return instance;
+}
+
+export function fakeValue(kind: FakeKind, seed: Buffer): string {
+  const f = faker();
+  f.seed([seed.readUInt32BE(0), seed.readUInt32BE(4), seed.readUInt32BE(8), seed.readUInt32BE(12)]);
+  switch (kind) {
+    case 'email':
+      // example.com/.org/.net only: a staging copy must never mail a real domain.
+      return f.internet.exampleEmail().toLowerCase();
+    case 'name':
+      return f.person.fullName();
+    case 'first-name':
+      return f.person.firstName();
+    case 'last-name':
+      return f.person.lastName();
+    case 'username':
+      return f.internet.username().toLowerCase();
+    case 'phone':
+      return f.phone.number({ style: 'international' });
+    case 'address':
+      return f.location.streetAddress();
+    case 'city':
+      return f.location.city();
+    case 'country':
+      return f.location.countryCode('alpha-2');
+    case 'company':
+      return f.company.name();
+    case 'ip':
+      return f.internet.ipv4();
+    case 'ipv6':
+      return f.internet.ipv6();
+    case 'url':
+      return f.internet.url();
+    case 'text':
+      return f.lorem.sentence();
+    case 'word':
+      return f.lorem.word();
+    case 'date-of-birth':
+      return f.date.birthdate({ mode: 'age', min: 18, max: 90 }).toISOString().slice(0, 10);
+    case 'uuid':
+      return f.string.uuid();
+  }
+}

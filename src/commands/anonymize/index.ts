@@ -1,0 +1,10 @@
+export { anonymizeSubject, type AnonymizeSubjectOptions, type AnonymizeDeps } from './run-subject.js';
+export { anonymizeCopy, type AnonymizeCopyOptions } from './run-copy.js';
+export { anonymizeCheck, type AnonymizeCheckOptions } from './run-check.js';
+export { anonymizeDump, type AnonymizeDumpOptions, type AnonymizeDumpResult } from './run-dump.js';
+export { reapplyErasures, type ReapplyOptions, type ReapplyResult } from './reapply.js';
+export { listErasures, type LedgerEntry } from './ledger.js';
+export { MaskKey } from './keyed.js';
+export type { CheckProblem, CheckResult } from './check-types.js';
+export type { ErasureReceipt, TableReceipt } from './receipt.js';
+export type { CopyResult, CopyTableResult } from './postgres/copy.js';

@@ -1,0 +1,56 @@
+import { createCipheriv, createHmac, randomBytes, type Cipher } from 'node:crypto';
+
+import { registerSecret } from '../../connections/redact.js';
+
+/**
+ * The masking key. With a secret (from the environment, never the config file) every derived
+ * value is a keyed function of its input, so the same original masks to the same value in every
+ * table and run; without one a random key is drawn per run: joins still hold within that run, but
+ * two runs differ. Sub-keys are derived per purpose so a leak of one output family (e.g. the hash
+ * column) says nothing about another (e.g. the permutation).
+ */
+export class MaskKey {
+  readonly deterministic: boolean;
+  /** Short public fingerprint of the key: lets a receipt say which key was used without revealing it. */
+  readonly fingerprint: string;
+  private readonly valueKey: Buffer;
+  private readonly subjectKey: Buffer;
+  private readonly fpeCipher: Cipher;
+
+  constructor(secret?: string) {
+    this.deterministic = secret !== undefined && secret.length > 0;
+    if (this.deterministic) registerSecret(secret);
+    const master = this.deterministic ? Buffer.from(secret!, 'utf8') : randomBytes(32);
+    const derive = (label: string) =>
+      createHmac('sha256', master).update(`dbops/anonymize/v1/${label}`).digest();
+    this.valueKey = derive('value');
+    this.subjectKey = derive('subject');
+    this.fingerprint = derive('fingerprint').toString('hex').slice(0, 12);
+    // AES-128-ECB on one block is the Feistel round function: an order of magnitude cheaper per
+    // call than an HMAC, and a PRF all the same. ECB is fine here: every input block is distinct.
+    const cipher = createCipheriv('aes-128-ecb', derive('fpe').subarray(0, 16), null);
+    cipher.setAutoPadding(false);
+    this.fpeCipher = cipher;
+  }
+
+  /** HMAC-SHA-256 of a value: the seed of fakes, the `hash` rule's output. */
+  seed(source: string): Buffer {
+    return createHmac('sha256', this.valueKey).update(source).digest();
+  }
+
+  /** Keyed reference of a subject id for audit rows and the erasure ledger (never the id itself). */
+  subjectRef(kind: string, id: string): string {
+    return createHmac('sha256', this.subjectKey).update(`${kind}\u0000${id}`).digest('hex');
+  }
+
+  /** One AES block; the input must be exactly 16 bytes. */
+  prf(block: Buffer): Buffer {
+    return this.fpeCipher.update(block);
+  }
+}
+
+/** The key from the configured environment variable, or a random one. */
+export function maskKeyFromEnv(secretEnv: string, env: NodeJS.ProcessEnv = process.env): MaskKey {
+  const secret = env[secretEnv];
+  return new MaskKey(secret && secret.length > 0 ? secret : undefined);
+}
