@@ -1,6 +1,7 @@
 import { createCipheriv, createHmac, randomBytes, type Cipher } from 'node:crypto';
 
 import { registerSecret } from '../../connections/redact.js';
+import { Aes128 } from './aes.js';
 
 /**
  * The masking key. With a secret (from the environment, never the config file) every derived
@@ -16,6 +17,7 @@ export class MaskKey {
   private readonly valueKey: Buffer;
   private readonly subjectKey: Buffer;
   private readonly fpeCipher: Cipher;
+  private readonly fpeAes: Aes128;
 
   constructor(secret?: string) {
     this.deterministic = secret !== undefined && secret.length > 0;
@@ -28,9 +30,11 @@ export class MaskKey {
     this.fingerprint = derive('fingerprint').toString('hex').slice(0, 12);
     // AES-128-ECB on one block is the Feistel round function: an order of magnitude cheaper per
     // call than an HMAC, and a PRF all the same. ECB is fine here: every input block is distinct.
-    const cipher = createCipheriv('aes-128-ecb', derive('fpe').subarray(0, 16), null);
+    const fpeKey = derive('fpe').subarray(0, 16);
+    const cipher = createCipheriv('aes-128-ecb', fpeKey, null);
     cipher.setAutoPadding(false);
     this.fpeCipher = cipher;
+    this.fpeAes = new Aes128(fpeKey);
   }
 
   /** HMAC-SHA-256 of a value: the seed of fakes, the `hash` rule's output. */
@@ -46,6 +50,11 @@ export class MaskKey {
   /** One AES block; the input must be exactly 16 bytes. */
   prf(block: Buffer): Buffer {
     return this.fpeCipher.update(block);
+  }
+
+  /** The same PRF as `prf` on the block given as four big-endian words; output words are reused. */
+  prfWords(a: number, b: number, c: number, d: number): Uint32Array {
+    return this.fpeAes.encryptWords(a, b, c, d);
   }
 }
 
