@@ -15,6 +15,8 @@ if (!url) {
   process.exit(2);
 }
 const rows = Number(process.argv[2] ?? 5_000_000);
+// BENCH_BATCHES=1 prints every dbops batch (size:ms).
+const verbose = process.env.BENCH_BATCHES === '1';
 const { retentionRun, parseConfig, resolveTarget } = await import('../dist/src/index.js');
 const client = new pg.Client({ connectionString: url });
 await client.connect();
@@ -117,7 +119,7 @@ const config = (action) =>
 const dbops = (action) => async () => {
   const cfg = config(action);
   const result = await retentionRun(
-    { policies: [] },
+    { policies: [], batchLog: verbose },
     {
       config: cfg,
       target: async (n) => resolveTarget(cfg, { target: n ?? 'main' }),
@@ -125,7 +127,12 @@ const dbops = (action) => async () => {
       logger: { debug() {}, info() {}, warn: console.warn, error: console.error },
     },
   );
-  return { maxBatchMs: result.policies[0].maxBatchMs, batches: result.policies[0].batches };
+  const p = result.policies[0];
+  if (p.outcome !== 'complete' || p.rows !== Math.round(rows * 0.6)) {
+    console.warn(`  ${action}: outcome ${p.outcome}, ${p.rows} rows ${p.message ?? ''}`);
+  }
+  if (verbose) console.log(`  batches (size:ms) ${p.batchLog.map((b) => `${b.size}:${b.ms}`).join(' ')}`);
+  return { maxBatchMs: p.maxBatchMs, batches: p.batches };
 };
 const del = await measure('dbops delete', dbops('delete'));
 const arch = await measure('dbops archive-table', dbops('archive-table'));

@@ -16,3 +16,9 @@ export function action<Args extends unknown[]>(
     await handler(new Context(command), ...(args.slice(0, -1) as Args));
   };
 }
+
+/** For handlers that build their context themselves: the same lazy import as action(). */
+export async function createContext(command: Command): Promise<CliContext> {
+  const { CliContext: Context } = await import('./context.js');
+  return new Context(command);
+}

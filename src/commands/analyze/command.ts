@@ -2,7 +2,8 @@ import { appendFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { Option, type Command } from 'commander';
 
-import { CliContext } from '../../cli/context.js';
+import { createContext } from '../../cli/action.js';
+import type { CliContext } from '../../cli/context.js';
 import { setExitCode } from '../../cli/exit.js';
 import { renderAdviseTable } from '../../cli/render/analyze/advise.js';
 import { renderExplainTable } from '../../cli/render/analyze/explain.js';
@@ -82,7 +83,7 @@ Examples:
   dbops analyze --baseline .dbops/analyze-baseline.json --format github`,
     )
     .action(async (checks: string[], opts: CommonOpts & { minWindow?: string }, cmd: Command) => {
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       ctx.format(['table', 'json', 'junit', 'sarif', 'markdown', 'github']);
       const { config } = await ctx.loadConfig();
       const target = await ctx.target();
@@ -126,7 +127,7 @@ Corpus file: one or more statements, each under a comment header:
     )
     .action(async (files: string[], own: CommonOpts & { analyze: boolean }, cmd: Command) => {
       const opts = withParentOptions(own, cmd);
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       ctx.format(['table', 'json', 'junit', 'sarif', 'markdown', 'github']);
       const { config } = await ctx.loadConfig();
       const target = await ctx.target();
@@ -154,7 +155,7 @@ Corpus file: one or more statements, each under a comment header:
     .addOption(failOnOption())
     .action(async (files: string[], own: { failOn?: Severity; slowQueries: boolean }, cmd: Command) => {
       const opts = withParentOptions(own, cmd);
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       ctx.format(['table', 'json', 'junit', 'sarif', 'markdown', 'github']);
       const { config } = await ctx.loadConfig();
       const target = await ctx.target();
@@ -183,7 +184,7 @@ Corpus file: one or more statements, each under a comment header:
       .addOption(failOnOption())
       .action(async (own: { failOn?: Severity }, cmd: Command) => {
         const opts = withParentOptions(own, cmd);
-        const ctx = new CliContext(cmd);
+        const ctx = await createContext(cmd);
         ctx.format(['table', 'json', 'junit', 'sarif', 'markdown', 'github']);
         const { config } = await ctx.loadConfig();
         const target = await ctx.target();

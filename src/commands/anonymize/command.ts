@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import { CliContext } from '../../cli/context.js';
+import { createContext } from '../../cli/action.js';
 import { setExitCode } from '../../cli/exit.js';
 import { colours } from '../../cli/render/colour.js';
 import { render } from '../../cli/render/output.js';
@@ -51,7 +51,7 @@ export function register(program: Command): void {
         },
         cmd: Command,
       ) => {
-        const ctx = new CliContext(cmd);
+        const ctx = await createContext(cmd);
         const { config } = await ctx.loadConfig();
         const target = await ctx.target();
         if (!opts.dryRun) await ctx.confirm(`Erase data subject ${id} on target ${target.name}?`);
@@ -87,7 +87,7 @@ export function register(program: Command): void {
     .requiredOption('--to <target>', 'destination target (an empty database; never one marked production)')
     .option('-j, --jobs <n>', 'tables copied in parallel', positiveInt, 2)
     .action(async (opts: { from: string; to: string; jobs: number }, cmd: Command) => {
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       const { config } = await ctx.loadConfig();
       const [from, to] = await Promise.all([ctx.target(opts.from), ctx.target(opts.to)]);
       const { anonymizeCopy } = await import('./run-copy.js');
@@ -119,7 +119,7 @@ export function register(program: Command): void {
         },
         cmd: Command,
       ) => {
-        const ctx = new CliContext(cmd);
+        const ctx = await createContext(cmd);
         const { config } = await ctx.loadConfig();
         const from = await ctx.target(opts.from);
         const scratch = opts.scratch ? await ctx.target(opts.scratch) : undefined;
@@ -151,7 +151,7 @@ export function register(program: Command): void {
       '\nFormats: table, json, junit, sarif, markdown, github. Exit 1 when a column is unclassified or a rule does not fit.',
     )
     .action(async (_opts: unknown, cmd: Command) => {
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       const { config } = await ctx.loadConfig();
       const target = await ctx.target();
       const [{ anonymizeCheck }, reports] = await Promise.all([

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 
-import { CliContext } from '../../cli/context.js';
+import { createContext } from '../../cli/action.js';
+import type { CliContext } from '../../cli/context.js';
 import { setExitCode } from '../../cli/exit.js';
 import { render } from '../../cli/render/output.js';
 import { formatDuration, table } from '../../cli/render/table.js';
@@ -31,7 +32,7 @@ export function register(program: Command): void {
     )
     .argument('[policy...]', 'policies to plan (default: all)')
     .action(async (names: string[], _opts, cmd: Command) => {
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       const { retentionPlan } = await import('./run-retention.js');
       const result = await retentionPlan({ policies: names }, await depsOf(ctx));
       render(ctx, result, { table: renderPlan });
@@ -48,7 +49,7 @@ export function register(program: Command): void {
       '\nExit 0 when every policy completed (or stopped at maxRunTime), 1 when one failed or met a lock it had to retry later, 2 on config errors, 130 when interrupted (after the current batch).',
     )
     .action(async (names: string[], opts: { dryRun: boolean; batches: boolean }, cmd: Command) => {
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       const mod = await import('./run-retention.js');
       const deps = await depsOf(ctx, true);
       if (opts.dryRun) {
@@ -75,7 +76,7 @@ export function register(program: Command): void {
       '0',
     )
     .action(async (names: string[], opts: { grace: string }, cmd: Command) => {
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       const { parseDuration } = await import('./durations.js');
       const { ConfigError } = await import('../../errors.js');
       let graceMs: number;

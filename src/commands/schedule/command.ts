@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import { CliContext } from '../../cli/context.js';
+import { createContext } from '../../cli/action.js';
 import { setExitCode } from '../../cli/exit.js';
 import { render } from '../../cli/render/output.js';
 import { table } from '../../cli/render/table.js';
@@ -22,7 +22,7 @@ export function register(program: Command): void {
       '\nExit 2 when a job has an invalid cron expression or time zone (the message names the job).',
     )
     .action(async (opts: { once?: string }, cmd: Command) => {
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       const { config, path } = await ctx.loadConfig();
       const { scheduleRun } = await import('./run-schedule.js');
       const result = await scheduleRun(opts.once !== undefined ? { once: opts.once } : {}, {
@@ -41,7 +41,7 @@ export function register(program: Command): void {
     .description('every job with its next run times, last run and daylight-saving warnings')
     .option('--count <n>', 'next runs to show per job', '3')
     .action(async (opts: { count: string }, cmd: Command) => {
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       const { config } = await ctx.loadConfig();
       const { scheduleList } = await import('./run-schedule.js');
       const count = Math.max(1, Math.min(100, Number.parseInt(opts.count, 10) || 3));
@@ -72,7 +72,7 @@ export function register(program: Command): void {
         },
         cmd: Command,
       ) => {
-        const ctx = new CliContext(cmd);
+        const ctx = await createContext(cmd);
         if (Boolean(opts.crontab) === Boolean(opts.kubernetes)) {
           const { ConfigError } = await import('../../errors.js');
           throw new ConfigError('choose one of --crontab or --kubernetes');

@@ -21,7 +21,7 @@ import { sleep } from '../sleep.js';
 import type { BatchRecord, PolicyRunResult } from '../types.js';
 import { describeTable, type TableInfo } from './introspect.js';
 import { withHeldXactLock } from './policy-lock.js';
-import { waitForReplicas } from './replica-lag.js';
+import { waitForReplicas, type LagQuery } from './replica-lag.js';
 import { archiveColumns, buildBatchSql, createArchiveTableSql, type BatchSql } from './sql.js';
 
 export interface PostgresRunDeps {
@@ -191,6 +191,26 @@ async function runBatches(
 
   const total = await estimateRows(client, sql, cutoff);
   progress.start(`retention ${policy.name}`, total);
+
+  // The duration bound is enforced, not only aimed at: a statement running past it is cancelled
+  // (rolled back, nothing lost) and the batch is retried smaller. Set once for the session (it
+  // already carries lock_timeout) rather than per batch: every batch statement needs it, and two
+  // set_config round trips per batch cost more than the batch's own planning.
+  await client.query('select pg_catalog.set_config($1, $2, false)', [
+    'statement_timeout',
+    String(Math.min(policy.statementTimeoutMs, Math.max(policy.maxBatchDurationMs, 50))),
+  ]);
+  // Replica lag is read on the batch connection (no extra connection), in its own transaction
+  // with the ordinary statement timeout, and at most about once a second: lag bounds are seconds,
+  // and a catalog query per batch would be a round trip per batch for nothing.
+  const lagQuery: LagQuery = async <R>(text: string) => {
+    const r = await withTransaction(client, (c) => c.query(text), {
+      statementTimeout: policy.statementTimeoutMs,
+    });
+    return { rows: r.rows as R[] };
+  };
+  const lagEveryMs = Math.min(1000, policy.maxReplicaLagMs / 4);
+  let lagCheckedAt = Number.NEGATIVE_INFINITY;
   let last: string[] | undefined;
   let lockAttempts = 0;
   try {
@@ -206,32 +226,29 @@ async function runBatches(
         break;
       }
       await checkLock();
-      if (policy.maxReplicaLagMs > 0) {
-        result.lagWaitMs += await waitForReplicas(
-          deps.pg.pool,
-          policy.maxReplicaLagMs,
-          logger,
-          signal,
-          deadline,
-        );
+      if (policy.maxReplicaLagMs > 0 && Date.now() - lagCheckedAt >= lagEveryMs) {
+        result.lagWaitMs += await waitForReplicas(lagQuery, policy.maxReplicaLagMs, logger, signal, deadline);
+        lagCheckedAt = Date.now();
         if (signal?.aborted || Date.now() >= deadline) continue;
       }
       const size = sizer.current;
       const t0 = performance.now();
       let batch: { rows: number; last?: string[] };
       try {
-        batch = await withTransaction(
-          client,
-          async (c) => {
-            if (!storage) {
-              const r = await c.query<Record<string, string | number>>(
-                last ? sql.nextBatch : sql.firstBatch,
-                [cutoff, size, ...(last ?? [])],
-              );
-              const first = r.rows[0];
-              if (!first) return { rows: 0 };
-              return { rows: Number(first.rows), last: sql.walk.map((_, i) => String(first[`w${i}`])) };
-            }
+        if (!storage) {
+          // One statement, so its own transaction (no BEGIN/COMMIT round trips): it locks, deletes
+          // and (archive-table) inserts the batch atomically — archived and deleted together or not
+          // at all, cancelled and rolled back whole by statement_timeout.
+          const r = await client.query<Record<string, string | number>>(
+            last ? sql.nextBatch : sql.firstBatch,
+            [cutoff, size, ...(last ?? [])],
+          );
+          const first = r.rows[0];
+          batch = first
+            ? { rows: Number(first.rows), last: sql.walk.map((_, i) => String(first[`w${i}`])) }
+            : { rows: 0 };
+        } else {
+          batch = await withTransaction(client, async (c) => {
             const sel = await c.query<Record<string, string>>(last ? sql.selectNext! : sql.selectFirst!, [
               cutoff,
               size,
@@ -259,15 +276,9 @@ async function runBatches(
             }
             files.push(file);
             return { rows: lines.length, last: lastRow };
-          },
-          {
-            lockTimeout: policy.lockTimeoutMs,
-            // The duration bound is enforced, not only aimed at: a statement running past it is
-            // cancelled (rolled back, nothing lost) and the batch is retried smaller.
-            statementTimeout: Math.min(policy.statementTimeoutMs, Math.max(policy.maxBatchDurationMs, 50)),
-          },
-        );
-        inDoubt = false;
+          });
+          inDoubt = false;
+        }
       } catch (err) {
         const code = pgCode(err);
         if (inDoubt && storage) {

@@ -127,7 +127,10 @@ export function buildBatchSql(
   const deleteWhere = table.partitioned
     ? `${row(list(key, 'x'))} in (select ${list(key)} from batch)`
     : `x.ctid = any (array(select _ctid from batch))`;
-  const deleted = `gone as (delete from ${table.sql} x where ${deleteWhere} returning x.*)`;
+  // Only archive-table needs the deleted rows themselves; a plain delete returns a constant, so
+  // the CTE's tuplestore stays tiny instead of holding (and at ~20k rows spilling to disk) every
+  // deleted row just to count them.
+  const deleted = `gone as (delete from ${table.sql} x where ${deleteWhere} returning ${archive ? 'x.*' : '1'})`;
   const counted = archive
     ? `moved as (insert into ${archive.sql} (${archive.columns.map(quoteIdent).join(', ')}) overriding system value
          select ${archive.columns.map(quoteIdent).join(', ')} from gone returning 1)
