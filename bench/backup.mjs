@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+// Backup/restore throughput against the floor (issue 3). Run after `npm run build`:
+//   node bench/backup.mjs            (MESSAGES=3000000 ≈ 800 MB database; default)
+//   MESSAGES=750000 node bench/backup.mjs   (≈ 200 MB)
+// Prints wall time, output size, peak RSS, and ratios: dbops default vs `pg_dump -Fc -Z0 | zstd -1`
+// (target ≤ 1.15×), with encryption (≤ 1.3×), restore --jobs 2 vs pg_restore -j 2 (≤ 1.10×),
+// peak RSS ≤ 200 MB. Not a test: the numbers depend on the machine.
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = join(root, 'dist/bin/dbops.js');
+const work = join(root, 'bench/.work/backup');
+const messages = Number(process.env.MESSAGES ?? 3_000_000);
+const { sandboxUp, sandboxDown, seedDemo, generateIdentity, identityToRecipient } = await import(
+  join(root, 'dist/src/index.js')
+).then(async (m) => ({
+  ...m,
+  ...(await import(join(root, 'dist/src/sandbox/index.js'))),
+  ...(await import(join(root, 'dist/src/streams/encrypt.js'))),
+}));
+
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+const pgDir = `/tmp/dbops-bench-backup-pg`;
+await sandboxDown(pgDir, { remove: true }).catch(() => {});
+const pg = await sandboxUp({ dir: pgDir });
+const url = new URL(pg.url);
+url.pathname = '/bench';
+const env = {
+  ...process.env,
+  PGHOST: url.hostname,
+  PGPORT: url.port,
+  PGUSER: decodeURIComponent(url.username),
+  PGPASSWORD: decodeURIComponent(url.password),
+  PGDATABASE: 'bench',
+};
+const psql = (sql, db = 'postgres') =>
+  execFileSync(join(pg.binDir, 'psql'), ['-X', '-q', '-At', '-d', db, '-c', sql], {
+    env,
+    encoding: 'utf8',
+  }).trim();
+psql('create database bench');
+console.log(`seeding ${messages.toLocaleString('en-US')} messages …`);
+await seedDemo(url.toString(), { messages });
+psql('vacuum analyze', 'bench');
+const dbSize = Number(psql('select pg_database_size(current_database())', 'bench'));
+console.log(`database: ${(dbSize / 1e6).toFixed(0)} MB`);
+
+// S3: a private s3rver (the test server), path-style.
+const S3rver = createRequire(import.meta.url)('s3rver');
+const s3dir = join(work, 's3');
+const s3 = new S3rver({
+  address: '127.0.0.1',
+  port: 0,
+  directory: s3dir,
+  silent: true,
+  vhostBuckets: false,
+  configureBuckets: [{ name: 'bench' }],
+});
+const { port: s3port } = await s3.run();
+
+const identity = await generateIdentity();
+writeFileSync(join(work, 'key.txt'), `${identity}\n`, { mode: 0o600 });
+const recipient = await identityToRecipient(identity);
+const config = join(work, 'dbops.config.yaml');
+writeFileSync(
+  config,
+  `targets:\n  bench:\n    engine: postgres\n    url: "${url}"\n  restore:\n    engine: postgres\n    url: "${pg.url}"\n` +
+    `defaultTarget: bench\nrepositories:\n  local:\n    type: local\n    path: ${join(work, 'repo')}\n` +
+    `  s3:\n    type: s3\n    bucket: bench\n    endpoint: http://127.0.0.1:${s3port}\n    accessKeyId: S3RVER\n    secretAccessKey: S3RVER\n` +
+    `defaultRepository: local\nencryption:\n  recipients: [${recipient}]\n  identityFile: ${join(work, 'key.txt')}\n  enabled: false\n`,
+  { mode: 0o600 },
+);
+
+const pgDump = join(pg.binDir, 'pg_dump');
+const pgRestore = join(pg.binDir, 'pg_restore');
+/** Runs a shell command under /usr/bin/time; returns wall seconds and peak RSS (largest process of the run). */
+// Async: the S3 test server runs in this process and must keep serving while a run waits.
+async function measure(label, shell) {
+  const t0 = process.hrtime.bigint();
+  const child = spawn('/usr/bin/time', ['-f', '%M', 'sh', '-c', shell], { env, cwd: work });
+  const r = { stdout: '', stderr: '', status: 0 };
+  child.stdout.on('data', (d) => (r.stdout += d));
+  child.stderr.on('data', (d) => (r.stderr += d));
+  r.status = await new Promise((resolve) => child.on('close', resolve));
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${label} failed:\n${r.stderr}`);
+  const rssKb = Number(r.stderr.trim().split('\n').pop());
+  return { label, s, rssMb: rssKb / 1024, stdout: r.stdout };
+}
+const size = (p) => (existsSync(p) ? statSync(p).size : 0);
+const dbops = `node ${bin} --config ${config}`;
+const lastJson = (out) => JSON.parse(out);
+
+const rows = [];
+const add = (m, bytes) => rows.push({ ...m, bytes });
+add(
+  await measure('pg_dump -Fc -Z0 > file (floor)', `${pgDump} -Fc -Z0 -f floor.dump`),
+  size(join(work, 'floor.dump')),
+);
+add(
+  await measure('pg_dump -Fc -Z0 | zstd -1 (reference)', `${pgDump} -Fc -Z0 | zstd -1 -q -T0 > ref.dump.zst`),
+  size(join(work, 'ref.dump.zst')),
+);
+add(
+  await measure('pg_dump -Fc (plain, gzip)', `${pgDump} -Fc -f plain.dump`),
+  size(join(work, 'plain.dump')),
+);
+const ours = await measure('dbops backup run (local, zstd)', `${dbops} -f json backup run --no-encrypt`);
+add(ours, lastJson(ours.stdout).storedBytes);
+const enc = await measure('dbops backup run (local, zstd+age)', `${dbops} -f json backup run --encrypt`);
+add(enc, lastJson(enc.stdout).storedBytes);
+const noCounts = await measure(
+  'dbops backup run --no-row-counts',
+  `${dbops} -f json backup run --no-encrypt --no-row-counts`,
+);
+add(noCounts, lastJson(noCounts.stdout).storedBytes);
+const s3run = await measure(
+  'dbops backup run (S3 test server)',
+  `${dbops} --repo s3 -f json backup run --no-encrypt`,
+);
+add(s3run, lastJson(s3run.stdout).storedBytes);
+const pgbackrest =
+  spawnSync('sh', ['-c', 'command -v pgbackrest'], { encoding: 'utf8' }).stdout.trim() !== '';
+
+psql('create database r1');
+psql('create database r2');
+add(await measure('pg_restore -j 2 (plain -Fc file)', `${pgRestore} -j 2 -d r1 plain.dump`), 0);
+const id = lastJson(ours.stdout).id;
+add(
+  await measure(
+    'dbops restore run --jobs 2',
+    `${dbops} -f json restore run ${id} --to-target restore --database r2 --jobs 2`,
+  ),
+  0,
+);
+
+const ref = rows[1].s;
+console.log(
+  `\n${'run'.padEnd(42)} ${'wall'.padStart(8)} ${'size'.padStart(9)} ${'peak RSS'.padStart(9)}  vs zstd ref`,
+);
+for (const r of rows) {
+  console.log(
+    `${r.label.padEnd(42)} ${r.s.toFixed(2).padStart(7)}s ${r.bytes ? `${(r.bytes / 1e6).toFixed(0)} MB`.padStart(9) : ''.padStart(9)} ${`${r.rssMb.toFixed(0)} MB`.padStart(9)}  ${(r.s / ref).toFixed(2)}×`,
+  );
+}
+const restoreRatio = rows.at(-1).s / rows.at(-2).s;
+console.log(`\ndbops default / zstd reference: ${(ours.s / ref).toFixed(2)}× (target ≤ 1.15×)`);
+console.log(`dbops encrypted / zstd reference: ${(enc.s / ref).toFixed(2)}× (target ≤ 1.30×)`);
+console.log(`dbops default / plain pg_dump -Fc: ${(ours.s / rows[2].s).toFixed(2)}×`);
+console.log(`dbops restore --jobs 2 / pg_restore -j 2: ${restoreRatio.toFixed(2)}× (target ≤ 1.10×)`);
+console.log(
+  `peak RSS of dbops runs: ${Math.max(ours.rssMb, enc.rssMb, s3run.rssMb, rows.at(-1).rssMb).toFixed(0)} MB (target ≤ 200 MB)`,
+);
+console.log(
+  pgbackrest
+    ? 'pgbackrest is installed: run its full backup by hand (needs a stanza)'
+    : 'pgbackrest: not installed here, skipped',
+);
+console.log(
+  `load average during the run: ${readdirSync('/proc').length ? execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim() : '?'}`,
+);
+
+await s3.close();
+await sandboxDown(pgDir, { remove: true });
+rmSync(work, { recursive: true, force: true });

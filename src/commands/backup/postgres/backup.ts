@@ -1,0 +1,190 @@
+import { join } from 'node:path';
+
+import type { ResolvedPostgresTarget } from '../../../connections/target.js';
+import { describeTarget } from '../../../connections/target.js';
+import { withPostgres } from '../../../connections/postgres/handle.js';
+import { postgresToolEnv } from '../../../connections/tool-env.js';
+import { findPostgresTool } from '../../../tools/find-tool.js';
+import { startTool } from '../../../tools/run-tool.js';
+import type { EngineBackupInput, EngineBackupResult } from '../engine.js';
+import type { StoredObject } from '../manifest.js';
+import { storeStream } from '../store-stream.js';
+import { withTempDir } from '../temp-dir.js';
+import { pgDumpArgs, type PostgresDumpFormat } from './commands.js';
+import { packDirectory } from './directory-tar.js';
+import { countRows } from './row-counts.js';
+
+export interface PostgresBackupOptions {
+  target: ResolvedPostgresTarget;
+  format: PostgresDumpFormat;
+  jobs: number;
+  rowCounts: boolean;
+}
+
+export const POSTGRES_CONTENT = { custom: 'pg_dump/custom', directory: 'tar/pg_dump-directory' } as const;
+
+/** Settled results, the first failure wins in the order given (the cause before its echoes). */
+function firstFailure(results: PromiseSettledResult<unknown>[]): unknown {
+  for (const r of results) if (r.status === 'rejected') return r.reason;
+  return undefined;
+}
+
+/**
+ * pg_dump of one database into the repository. Row counts are taken in the dump's own snapshot
+ * (pg_export_snapshot + pg_dump --snapshot), so verify --restore can compare them exactly.
+ */
+export async function postgresBackup(
+  o: PostgresBackupOptions,
+  input: EngineBackupInput,
+): Promise<EngineBackupResult> {
+  const { logger, signal } = input;
+  return withPostgres(
+    o.target,
+    async (pg) => {
+      const info = (
+        await pg.query<{ version: string; num: number; db: string; size: number }>(
+          `select current_setting('server_version') as version, current_setting('server_version_num')::int as num,
+                  current_database() as db, pg_database_size(current_database())::float8 as size`,
+        )
+      ).rows[0]!;
+      let systemIdentifier: string | undefined;
+      try {
+        systemIdentifier = (
+          await pg.query<{ s: string }>('select system_identifier::text as s from pg_control_system()')
+        ).rows[0]?.s;
+      } catch {
+        // needs pg_monitor or superuser; only physical backups depend on it
+      }
+      const major = Math.floor(info.num / 10000);
+      const tool = await findPostgresTool('pg_dump', { serverMajor: major });
+      const env = postgresToolEnv(o.target);
+
+      return pg.withClient(
+        async (client) => {
+          // pg_export_snapshot cannot run in a subtransaction: try it first, and on failure (a
+          // standby before PG 10, a pooler) start over with a plain transaction.
+          let snapshot: string | undefined;
+          await client.query('begin isolation level repeatable read read only');
+          try {
+            snapshot = (await client.query<{ s: string }>('select pg_export_snapshot() as s')).rows[0]?.s;
+          } catch (err) {
+            await client.query('rollback');
+            await client.query('begin isolation level repeatable read read only');
+            logger.warn('cannot export a snapshot; row counts are taken separately from the dump', {
+              error: (err as Error).message,
+            });
+          }
+          try {
+            const counting = o.rowCounts ? countRows(client, undefined, signal) : Promise.resolve(null);
+            counting.catch(() => {});
+            const args = pgDumpArgs({
+              format: o.format,
+              ...(snapshot ? { snapshot } : {}),
+              ...(o.format === 'directory' ? { jobs: o.jobs, directory: '<dir>' } : {}),
+            });
+            let object: StoredObject;
+            input.progress.start(
+              o.format === 'custom' ? `pg_dump ${info.db}` : `pg_dump -Fd ${info.db}`,
+              info.size,
+            );
+            try {
+              object =
+                o.format === 'custom'
+                  ? await dumpCustom(tool.path, env, input, info.size, snapshot)
+                  : await dumpDirectory(tool.path, env, input, o.jobs, info.size, snapshot);
+            } finally {
+              input.progress.stop();
+            }
+            const tables = await counting;
+            return {
+              objects: [object],
+              target: { name: o.target.name, where: describeTarget(o.target), database: info.db },
+              method: {
+                tool: 'pg_dump',
+                format: o.format,
+                ...(o.format === 'directory' ? { jobs: o.jobs } : {}),
+                args,
+              },
+              server: { version: info.version, major, ...(systemIdentifier ? { systemIdentifier } : {}) },
+              tool: { name: 'pg_dump', version: tool.version, path: tool.path },
+              rowCounts: tables
+                ? { method: snapshot ? ('snapshot' as const) : ('separate' as const), tables }
+                : null,
+            };
+          } finally {
+            await client.query('rollback').catch(() => {});
+          }
+        },
+        // The snapshot's transaction idles while pg_dump works: a server-wide idle timeout must not end it.
+        { idleInTransactionTimeout: 0, statementTimeout: 0 },
+      );
+    },
+    { logger },
+  );
+}
+
+async function dumpCustom(
+  binary: string,
+  env: Record<string, string>,
+  input: EngineBackupInput,
+  sizeHint: number,
+  snapshot: string | undefined,
+): Promise<StoredObject> {
+  const dump = startTool(
+    'pg_dump',
+    binary,
+    pgDumpArgs({ format: 'custom', ...(snapshot ? { snapshot } : {}) }),
+    {
+      env,
+      stdout: 'pipe',
+      signal: input.signal,
+    },
+  );
+  const storing = storeStream(input.repo, dump.stdout!, {
+    key: input.keyFor(`db.dump${input.suffix}`),
+    content: POSTGRES_CONTENT.custom,
+    pipeline: input.pipeline,
+    signal: input.signal,
+    sizeHint,
+    onProgress: (raw) => input.progress.update(raw, sizeHint),
+  });
+  const [stored, dumped] = await Promise.allSettled([storing, dump.done]);
+  if (stored.status === 'rejected') dump.kill();
+  // pg_dump failing on its own ends its stdout cleanly: the object is stored but incomplete, and
+  // only its exit status tells. Without a manifest it never counts.
+  const failure = firstFailure([stored, dumped]);
+  if (failure !== undefined) throw failure;
+  return (stored as PromiseFulfilledResult<StoredObject>).value;
+}
+
+async function dumpDirectory(
+  binary: string,
+  env: Record<string, string>,
+  input: EngineBackupInput,
+  jobs: number,
+  sizeHint: number,
+  snapshot: string | undefined,
+): Promise<StoredObject> {
+  return withTempDir(
+    'backup',
+    async (tmp) => {
+      const dir = join(tmp, 'dump');
+      const args = pgDumpArgs({
+        format: 'directory',
+        jobs,
+        directory: dir,
+        ...(snapshot ? { snapshot } : {}),
+      });
+      await startTool('pg_dump', binary, args, { env, stdout: 'ignore', signal: input.signal }).done;
+      return storeStream(input.repo, packDirectory(dir), {
+        key: input.keyFor(`db.tar${input.suffix}`),
+        content: POSTGRES_CONTENT.directory,
+        pipeline: input.pipeline,
+        signal: input.signal,
+        sizeHint,
+        onProgress: (raw) => input.progress.update(raw, sizeHint),
+      });
+    },
+    input.tempRoot,
+  );
+}

@@ -1,0 +1,231 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+
+import { ConfigError } from '../../../errors.js';
+import type { Progress } from '../../../logger.js';
+import type { Repository } from '../../../storage/repository.js';
+import type { ReadPipelineOptions } from '../../../streams/pipeline.js';
+import { findPostgresTool, type FoundTool } from '../../../tools/find-tool.js';
+import { startTool } from '../../../tools/run-tool.js';
+import type { BackupManifest, StoredObject } from '../manifest.js';
+import { HoldbackSink, readObject } from '../read-object.js';
+import { withTempDir } from '../temp-dir.js';
+import { pgRestoreArgs, pgRestoreListArgs, type PostgresDumpFormat } from './commands.js';
+import { unpackInto } from './directory-tar.js';
+
+/** The manifest's archive format for pg_restore, or an error for anything pg_restore cannot read. */
+export function pgArchiveFormat(m: BackupManifest): PostgresDumpFormat {
+  if (m.engine !== 'postgres' || m.kind !== 'logical') {
+    throw new ConfigError(`backup ${m.id} is a ${m.kind} ${m.engine} backup, not a pg_dump archive`);
+  }
+  if (m.method.format !== 'custom' && m.method.format !== 'directory') {
+    throw new ConfigError(`backup ${m.id} has an unknown archive format "${m.method.format}"`);
+  }
+  return m.method.format;
+}
+
+/** pg_restore must be at least as new as the pg_dump that wrote the archive. */
+export async function findPgRestore(m: BackupManifest): Promise<FoundTool> {
+  const major = Number(/^(\d+)/.exec(m.tool.version)?.[1] ?? m.server.major ?? 0);
+  return findPostgresTool('pg_restore', major > 0 ? { serverMajor: major } : {});
+}
+
+export interface PostgresRestoreOptions {
+  repo: Repository;
+  manifest: BackupManifest;
+  object: StoredObject;
+  read: ReadPipelineOptions;
+  /** PG* environment for the server restored into. */
+  env: Record<string, string>;
+  database: string;
+  jobs: number;
+  clean: boolean;
+  noOwner: boolean;
+  schemas: string[];
+  tables: string[];
+  signal: AbortSignal;
+  progress: Progress;
+  tempRoot?: string;
+}
+
+export interface PostgresRestoreResult {
+  args: string[];
+  /** `stream` (custom, one job: straight into pg_restore), `spool-file` (custom, jobs) or `directory`. */
+  mode: 'stream' | 'spool-file' | 'directory';
+  singleTransaction: boolean;
+  storedBytes: number;
+  rawBytes: number;
+}
+
+/**
+ * Restores one pg_dump archive. Custom format with one job streams straight into
+ * `pg_restore --single-transaction`; the checksums are compared before pg_restore sees the end of
+ * its input (HoldbackSink), so damage rolls everything back. Parallel restore (`pg_restore -j`)
+ * needs a seekable archive: it is spooled to a private temp file first, fully verified, then
+ * restored. A directory-format archive is unpacked and verified the same way.
+ */
+export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise<PostgresRestoreResult> {
+  const format = pgArchiveFormat(o.manifest);
+  const tool = await findPgRestore(o.manifest);
+  const base = {
+    database: o.database,
+    format,
+    clean: o.clean,
+    noOwner: o.noOwner,
+    schemas: o.schemas,
+    tables: o.tables,
+  };
+  const total = o.object.stored.size;
+  const onProgress = (stored: number) => o.progress.update(stored, total);
+  o.progress.start(`restore ${o.manifest.id}`, total);
+  try {
+    // With --schema/--table pg_restore may stop reading before the end of a piped archive; spool then.
+    const filtered = o.schemas.length > 0 || o.tables.length > 0;
+    if (format === 'custom' && o.jobs <= 1 && !filtered) {
+      const args = pgRestoreArgs({ ...base, singleTransaction: true });
+      const child = startTool('pg_restore', tool.path, args, {
+        env: o.env,
+        stdin: 'pipe',
+        stdout: 'buffer',
+        signal: o.signal,
+      });
+      const sink = new HoldbackSink(child.stdin!, () => child.kill());
+      const reading = readObject(o.repo, o.object, sink, {
+        read: o.read,
+        signal: o.signal,
+        onProgress,
+        beforeFail: () => child.kill(),
+      });
+      const [r, c] = await Promise.allSettled([reading, child.done]);
+      if (r.status === 'rejected') throw r.reason;
+      if (c.status === 'rejected') throw c.reason;
+      return { args, mode: 'stream', singleTransaction: true, ...r.value };
+    }
+    return await withTempDir(
+      'restore',
+      async (tmp) => {
+        let archive: string;
+        let read: { storedBytes: number; rawBytes: number };
+        if (format === 'custom') {
+          archive = join(tmp, 'archive.dump');
+          read = await readObject(o.repo, o.object, createWriteStream(archive, { mode: 0o600 }), {
+            read: o.read,
+            signal: o.signal,
+            onProgress,
+          });
+        } else {
+          archive = join(tmp, 'dump');
+          await mkdir(archive, { mode: 0o700 });
+          read = await readObject(o.repo, o.object, unpackInto(archive), {
+            read: o.read,
+            signal: o.signal,
+            onProgress,
+          });
+        }
+        const singleTransaction = o.jobs <= 1;
+        const args = pgRestoreArgs({ ...base, archive, jobs: o.jobs, singleTransaction });
+        await startTool('pg_restore', tool.path, args, { env: o.env, stdout: 'ignore', signal: o.signal })
+          .done;
+        return {
+          args: args.map((a) => (a === archive ? '<archive>' : a)),
+          mode: format === 'custom' ? ('spool-file' as const) : ('directory' as const),
+          singleTransaction,
+          ...read,
+        };
+      },
+      o.tempRoot,
+    );
+  } finally {
+    o.progress.stop();
+  }
+}
+
+/**
+ * Reads the archive back through every check and lists it with `pg_restore --list` (a damaged or
+ * truncated archive fails there). Returns the number of table-of-contents entries.
+ */
+export async function listPostgresArchive(
+  repo: Repository,
+  m: BackupManifest,
+  object: StoredObject,
+  read: ReadPipelineOptions,
+  signal: AbortSignal,
+  tempRoot?: string,
+): Promise<number> {
+  const format = pgArchiveFormat(m);
+  const tool = await findPgRestore(m);
+  const countEntries = (text: string) =>
+    text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
+  if (format === 'custom') {
+    const child = startTool('pg_restore', tool.path, pgRestoreListArgs('custom'), {
+      stdin: 'pipe',
+      stdout: 'buffer',
+      signal,
+    });
+    const [r, c] = await Promise.allSettled([
+      readObject(repo, object, new ForwardWhileOpen(child.stdin!), {
+        read,
+        signal,
+        beforeFail: () => child.kill(),
+      }),
+      child.done,
+    ]);
+    if (r.status === 'rejected') throw r.reason;
+    if (c.status === 'rejected') throw c.reason;
+    return countEntries(c.value.stdout);
+  }
+  return withTempDir(
+    'verify',
+    async (tmp) => {
+      const dir = join(tmp, 'dump');
+      await mkdir(dir, { mode: 0o700 });
+      // pg_restore --list of a directory dump reads toc.dat only; the data files are checked by the digests.
+      await readObject(
+        repo,
+        object,
+        unpackInto(dir, (name) => name === 'toc.dat'),
+        { read, signal },
+      );
+      const { stdout } = await startTool('pg_restore', tool.path, pgRestoreListArgs('directory', dir), {
+        stdout: 'buffer',
+        signal,
+      }).done;
+      return countEntries(stdout);
+    },
+    tempRoot,
+  );
+}
+
+/**
+ * `pg_restore --list` reads the header and table of contents from stdin and exits without reading
+ * the data: forward while it listens, then keep draining so the digests still cover every byte.
+ */
+class ForwardWhileOpen extends Writable {
+  private open = true;
+  constructor(private readonly target: Writable) {
+    super();
+    target.on('error', () => (this.open = false));
+    target.on('close', () => (this.open = false));
+  }
+  override _write(chunk: Buffer, _e: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (!this.open || this.target.destroyed) return cb();
+    if (this.target.write(chunk)) return cb();
+    const done = () => {
+      this.target.off('drain', done);
+      this.target.off('close', done);
+      cb();
+    };
+    this.target.on('drain', done);
+    this.target.on('close', done);
+  }
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.open && !this.target.destroyed) this.target.end();
+    cb();
+  }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (err) this.target.destroy();
+    cb(err);
+  }
+}

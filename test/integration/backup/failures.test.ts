@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import { open, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { DBOPS_BIN } from '../../support/cli.js';
+import { generateIdentity } from '../../../src/streams/encrypt.js';
+import { backupWorld, databaseExists, expectExit, json, type BackupWorld } from './helpers.js';
+
+async function files(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) out.push(join(e.parentPath, e.name));
+  return out.sort();
+}
+
+describe('backup failure modes', () => {
+  let w: BackupWorld;
+  beforeAll(async () => {
+    w = await backupWorld();
+  });
+  afterAll(() => w?.cleanup());
+
+  it('one flipped byte: verify exits 1 naming the object, restore refuses before writing', async () => {
+    const { id } = json<{ id: string }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--no-encrypt', '--compress', 'none']), 0),
+    );
+    const info = json<{ manifest: { objects: { key: string; stored: { size: number } }[] } }>(
+      await w.dbops(['-f', 'json', 'backup', 'info', id]),
+    );
+    const object = info.manifest.objects[0]!;
+    const file = join(w.dir, 'repo', ...object.key.split('/'));
+    // Flip a byte in the middle: no compression or encryption layer can catch it, only the checksum.
+    const fh = await open(file, 'r+');
+    const at = Math.floor(object.stored.size / 2);
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, at);
+    b[0] = b[0]! ^ 0xff;
+    await fh.write(b, 0, 1, at);
+    await fh.close();
+
+    const verify = await w.dbops(['backup', 'verify', id]);
+    expect(verify.exitCode).toBe(1);
+    expect(verify.stdout + verify.stderr).toContain(object.key);
+    expect(verify.stdout).toMatch(/VERIFY FAILED/);
+
+    const database = `flip_${randomBytes(4).toString('hex')}`;
+    const restore = await w.dbops(['restore', 'run', id, '--database', database, '--create']);
+    expect(restore.exitCode).toBe(1);
+    expect(restore.stderr).toContain(object.key);
+    expect(await databaseExists(database)).toBe(false);
+
+    const list = json<{ backups: { id: string; status: string }[] }>(
+      await w.dbops(['-f', 'json', 'backup', 'list']),
+    );
+    expect(list.backups.find((x) => x.id === id)?.status).toBe('verify-failed');
+  });
+
+  it('wrong age identity: clear error, exit 2, nothing restored', async () => {
+    const { id } = json<{ id: string }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--encrypt']), 0),
+    );
+    const wrong = join(w.dir, 'wrong-key.txt');
+    await writeFile(wrong, `${await generateIdentity()}\n`, { mode: 0o600 });
+    const verify = await w.dbops(['backup', 'verify', id, '--identity', wrong]);
+    expect(verify.exitCode).toBe(2);
+    expect(verify.stderr).toMatch(/no identity matches/);
+    const database = `wrongkey_${randomBytes(4).toString('hex')}`;
+    const restore = await w.dbops([
+      'restore',
+      'run',
+      id,
+      '--identity',
+      wrong,
+      '--database',
+      database,
+      '--create',
+    ]);
+    expect(restore.exitCode).toBe(2);
+    expect(restore.stderr).toMatch(/cannot decrypt .*db\.dump\.zst\.age: no identity matches/);
+    expect(await databaseExists(database)).toBe(false);
+  });
+
+  it('kill -9 during a backup: no manifest, not listed, next backup fine, prune removes the leftovers', async () => {
+    const before = json<{ backups: { id: string }[] }>(await w.dbops(['-f', 'json', 'backup', 'list']))
+      .backups.length;
+    // Slow the dump down so the kill lands mid-stream: pg_dump waits for a lock held here.
+    const { withClient } = await import('../../support/pg.js');
+    await withClient(w.db.url, async (c) => {
+      await c.query('begin');
+      await c.query('lock table messages in access exclusive mode');
+      const child = execa(
+        process.execPath,
+        [DBOPS_BIN, '--config', w.configFile, 'backup', 'run', '--no-encrypt'],
+        {
+          cwd: w.dir,
+          reject: false,
+          env: { NO_COLOR: '1' },
+        },
+      );
+      // Wait until the backup has started writing (its in-progress marker exists).
+      const repo = join(w.dir, 'repo', 'main', 'backups');
+      for (let i = 0; i < 200; i++) {
+        const all = await files(repo).catch(() => [] as string[]);
+        if (all.some((f) => f.endsWith('in-progress.json'))) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      child.kill('SIGKILL');
+      const r = await child;
+      expect(r.signal).toBe('SIGKILL');
+      await c.query('rollback');
+    });
+    const all = await files(join(w.dir, 'repo', 'main', 'backups'));
+    const leftover = all.find((f) => f.endsWith('in-progress.json'))!;
+    expect(leftover).toBeDefined();
+    const leftoverDir = leftover.slice(0, -'/in-progress.json'.length);
+    expect(all.some((f) => f.startsWith(leftoverDir) && f.endsWith('manifest.json'))).toBe(false);
+
+    const list = json<{ backups: { id: string }[]; incomplete: number }>(
+      await w.dbops(['-f', 'json', 'backup', 'list']),
+    );
+    expect(list.backups).toHaveLength(before);
+    expect(list.incomplete).toBe(1);
+    // The dead holder's lease does not block the next backup.
+    expectExit(await w.dbops(['backup', 'run', '--no-encrypt']), 0);
+
+    // Younger than a day: kept (it might be running elsewhere). Two days later: removed.
+    const dry = json<{ leftovers: unknown[] }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'prune', '--keep-last', '100', '--dry-run']), 0),
+    );
+    expect(dry.leftovers).toHaveLength(0);
+    const later = new Date(Date.now() + 2 * 86_400_000).toISOString();
+    const pruned = json<{ leftovers: unknown[]; removed: string[] }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'prune', '--keep-last', '100', '--now', later]), 0),
+    );
+    expect(pruned.leftovers).toHaveLength(1);
+    expect(pruned.removed).toHaveLength(0);
+    expect(
+      (await files(join(w.dir, 'repo', 'main', 'backups'))).filter((f) => f.startsWith(leftoverDir)),
+    ).toEqual([]);
+  });
+
+  it('prune --dry-run deletes nothing; prune keeps what the policy and the floors say', async () => {
+    const repoDir = join(w.dir, 'repo');
+    const beforeFiles = await files(repoDir);
+    const all = json<{ backups: { id: string }[] }>(await w.dbops(['-f', 'json', 'backup', 'list'])).backups;
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    const dry = json<{
+      removed: string[];
+      kept: number;
+      targets: { decisions: { id: string; keep: boolean; reasons: string[] }[] }[];
+    }>(expectExit(await w.dbops(['-f', 'json', 'backup', 'prune', '--keep-last', '1', '--dry-run']), 0));
+    expect(dry.removed.length).toBeGreaterThan(0);
+    expect(await files(repoDir)).toEqual(beforeFiles);
+    const table = await w.dbops(['backup', 'prune', '--keep-last', '1', '--dry-run']);
+    expect(table.stdout).toMatch(/would delete/);
+    expect(table.stdout).toMatch(/last 1\/1/);
+
+    const real = json<{ removed: string[]; kept: number }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'prune', '--keep-last', '1']), 0),
+    );
+    expect(real.removed).toEqual(dry.removed);
+    const left = json<{ backups: { id: string }[] }>(await w.dbops(['-f', 'json', 'backup', 'list'])).backups;
+    expect(left).toHaveLength(real.kept);
+  });
+});

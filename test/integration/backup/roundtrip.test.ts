@@ -1,0 +1,169 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  backupWorld,
+  dropDatabase,
+  expectExit,
+  json,
+  restoredUrl,
+  tableFingerprints,
+  type BackupWorld,
+} from './helpers.js';
+
+const exec = promisify(execFile);
+
+describe('backup → restore round trips (PostgreSQL)', () => {
+  let w: BackupWorld;
+  let original: Record<string, [number, string]>;
+  const restored: string[] = [];
+
+  beforeAll(async () => {
+    w = await backupWorld();
+    original = await tableFingerprints(w.db.url);
+    expect(original['public.messages']![0]).toBe(5000);
+  });
+  afterAll(async () => {
+    for (const name of restored) await dropDatabase(name).catch(() => {});
+    await w?.cleanup();
+  });
+
+  const matrix = [
+    { repo: 'local', format: 'custom', encrypt: true },
+    { repo: 'local', format: 'directory', encrypt: false },
+    { repo: 's3', format: 'custom', encrypt: false },
+    { repo: 's3', format: 'directory', encrypt: true },
+  ] as const;
+
+  for (const c of matrix) {
+    it(`${c.repo} repository, ${c.format} format, ${c.encrypt ? 'encrypted' : 'not encrypted'}`, async () => {
+      const run = json<{
+        id: string;
+        rawBytes: number;
+        storedBytes: number;
+        encryption: string;
+        tables: number;
+      }>(
+        expectExit(
+          await w.dbops([
+            '--repo',
+            c.repo,
+            '--format',
+            'json',
+            'backup',
+            'run',
+            '--dump-format',
+            c.format,
+            ...(c.format === 'directory' ? ['--jobs', '2'] : []),
+            c.encrypt ? '--encrypt' : '--no-encrypt',
+            '--label',
+            'test=roundtrip',
+          ]),
+          0,
+        ),
+      );
+      expect(run.encryption).toBe(c.encrypt ? 'recipients' : 'none');
+      expect(run.storedBytes).toBeGreaterThan(0);
+      expect(run.storedBytes).toBeLessThan(run.rawBytes);
+      expect(run.tables).toBe(7);
+
+      if (c.encrypt) {
+        // CLI start-up dominates on 2 cores: list and verify run where they matter most.
+        const list = json<{ backups: { id: string; labels: Record<string, string> }[] }>(
+          expectExit(await w.dbops(['--repo', c.repo, '-f', 'json', 'backup', 'list']), 0),
+        );
+        expect(list.backups.find((b) => b.id === run.id)?.labels).toEqual({ test: 'roundtrip' });
+        const verify = json<{ ok: boolean }>(
+          expectExit(await w.dbops(['--repo', c.repo, '-f', 'json', 'backup', 'verify', run.id]), 0),
+        );
+        expect(verify.ok).toBe(true);
+      }
+
+      const database = `rt_${randomBytes(4).toString('hex')}`;
+      restored.push(database);
+      const res = json<{ mode: string; singleTransaction: boolean; created: boolean }>(
+        expectExit(
+          await w.dbops([
+            '--repo',
+            c.repo,
+            '-f',
+            'json',
+            'restore',
+            'run',
+            run.id,
+            '--database',
+            database,
+            '--create',
+            ...(c.format === 'directory' ? ['--jobs', '2'] : []),
+          ]),
+          0,
+        ),
+      );
+      expect(res.created).toBe(true);
+      expect(res.mode).toBe(c.format === 'custom' ? 'stream' : 'directory');
+      expect(await tableFingerprints(restoredUrl(database))).toEqual(original);
+    });
+  }
+
+  it('restore --jobs spools a custom archive and matches; --dry-run writes nothing', async () => {
+    const { id } = json<{ id: string }>(expectExit(await w.dbops(['-f', 'json', 'backup', 'run']), 0));
+    const dry = json<{ mode: string; database: string }>(
+      expectExit(await w.dbops(['-f', 'json', 'restore', 'run', id, '--dry-run']), 0),
+    );
+    expect(dry.mode).toBe('plan');
+    const database = `rj_${randomBytes(4).toString('hex')}`;
+    restored.push(database);
+    const res = json<{ mode: string }>(
+      expectExit(
+        await w.dbops([
+          '-f',
+          'json',
+          'restore',
+          'run',
+          id,
+          '--database',
+          database,
+          '--create',
+          '--jobs',
+          '2',
+        ]),
+        0,
+      ),
+    );
+    expect(res.mode).toBe('spool-file');
+    expect(await tableFingerprints(restoredUrl(database))).toEqual(original);
+    // A non-empty database is refused without --clean.
+    const again = await w.dbops(['restore', 'run', id, '--database', database]);
+    expect(again.exitCode).toBe(2);
+    expect(again.stderr).toMatch(/not empty/);
+    // --clean with --yes replaces the objects.
+    expectExit(await w.dbops(['--yes', 'restore', 'run', id, '--database', database, '--clean']), 0);
+    expect(await tableFingerprints(restoredUrl(database))).toEqual(original);
+  });
+
+  it('the real age CLI decrypts a dbops backup (manual restore recipe)', async () => {
+    const { id } = json<{ id: string }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--encrypt']), 0),
+    );
+    const info = json<{ manifest: { objects: { key: string }[]; manualRestore: string[] } }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'info', id]), 0),
+    );
+    expect(info.manifest.manualRestore[0]).toMatch(
+      /^age -d -i KEY_FILE db\.dump\.zst\.age \| zstd -d -c \| pg_restore/,
+    );
+    const file = join(w.dir, 'repo', ...info.manifest.objects[0]!.key.split('/'));
+    const { stdout } = await exec('sh', [
+      '-c',
+      `age -d -i "$1" "$2" | zstd -d -c | pg_restore --list`,
+      'sh',
+      w.identityFile,
+      file,
+    ]);
+    expect(stdout).toMatch(/TABLE DATA public messages/);
+    expect(await readdir(join(w.dir, 'repo', 'main', 'backups'))).toContain(id);
+  });
+});
