@@ -1,4 +1,9 @@
 #!/usr/bin/env node
-import { main } from '../src/cli/main.js';
-
-await main(process.argv);
+// `wal push` / `wal fetch` run once per WAL segment: they skip commander and every other command's modules.
+const fast =
+  process.argv.includes('wal') &&
+  (await (await import('../src/commands/wal/fast-cli.js')).walFastPath(process.argv));
+if (!fast) {
+  const { main } = await import('../src/cli/main.js');
+  await main(process.argv);
+}

@@ -1,0 +1,93 @@
+/**
+ * `dbops wal push %p` and `dbops wal fetch %f %p` without commander and the other commands'
+ * modules: PostgreSQL starts one process per 16 MB segment, so every import is paid thousands of
+ * times a day. bin/dbops.ts calls this first; anything it does not recognise (help, another
+ * command, an unknown option) returns false and goes through the normal CLI, which registers the
+ * same commands (command.ts) with the same core.
+ */
+interface FastArgs {
+  command: 'push' | 'fetch';
+  positional: string[];
+  config?: string;
+  repo?: string;
+  target?: string;
+  parallel?: number;
+  prefetch?: number;
+  quiet: boolean;
+  verbose: boolean;
+  json: boolean;
+}
+
+const VALUE_OPTIONS = new Set(['--config', '--repo', '--target', '--parallel', '--prefetch', '--format']);
+const FLAG_OPTIONS = new Set(['--quiet', '-q', '--verbose', '-v', '--no-color', '--yes', '-y']);
+
+export function parseFastArgs(argv: string[]): FastArgs | undefined {
+  const args = argv.slice(2);
+  const positional: string[] = [];
+  const values: Record<string, string> = {};
+  const flags = new Set<string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      positional.push(...args.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('-') && a !== '-') {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(0, eq) : a;
+      if (VALUE_OPTIONS.has(name)) {
+        const value = eq > 0 ? a.slice(eq + 1) : args[++i];
+        if (value === undefined) return undefined;
+        values[name] = value;
+      } else if (FLAG_OPTIONS.has(a)) flags.add(a);
+      else return undefined; // --help, --url, anything else: the full CLI handles it
+      continue;
+    }
+    positional.push(a);
+  }
+  if (positional[0] !== 'wal' || (positional[1] !== 'push' && positional[1] !== 'fetch')) return undefined;
+  const command = positional[1];
+  const rest = positional.slice(2);
+  if (rest.length !== (command === 'push' ? 1 : 2)) return undefined;
+  const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const parallel = int(values['--parallel']);
+  const prefetch = int(values['--prefetch']);
+  if (
+    (parallel !== undefined && !(Number.isInteger(parallel) && parallel >= 1)) ||
+    (prefetch !== undefined && !(Number.isInteger(prefetch) && prefetch >= 0))
+  ) {
+    return undefined;
+  }
+  if (values['--format'] !== undefined && values['--format'] !== 'json' && values['--format'] !== 'table')
+    return undefined;
+  return {
+    command,
+    positional: rest,
+    ...(values['--config'] !== undefined ? { config: values['--config'] } : {}),
+    ...(values['--repo'] !== undefined ? { repo: values['--repo'] } : {}),
+    ...(values['--target'] !== undefined ? { target: values['--target'] } : {}),
+    ...(parallel !== undefined ? { parallel } : {}),
+    ...(prefetch !== undefined ? { prefetch } : {}),
+    quiet: flags.has('--quiet') || flags.has('-q'),
+    verbose: flags.has('--verbose') || flags.has('-v'),
+    json: values['--format'] === 'json',
+  };
+}
+
+/** Runs `wal push` / `wal fetch` when argv is exactly that; returns false to let the full CLI run. */
+export async function walFastPath(argv: string[]): Promise<boolean> {
+  const args = parseFastArgs(argv);
+  if (!args) return false;
+  const { runWalCommand } = await import('./run-cli.js');
+  process.exitCode = await runWalCommand(args.command, args.positional, {
+    ...(args.config !== undefined ? { config: args.config } : {}),
+    ...(args.repo !== undefined ? { repo: args.repo } : {}),
+    ...(args.target !== undefined ? { target: args.target } : {}),
+    ...(args.parallel !== undefined ? { parallel: args.parallel } : {}),
+    ...(args.prefetch !== undefined ? { prefetch: args.prefetch } : {}),
+    quiet: args.quiet,
+    verbose: args.verbose,
+    json: args.json,
+  });
+  return true;
+}
