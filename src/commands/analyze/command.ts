@@ -4,7 +4,7 @@ import { Option, type Command } from 'commander';
 
 import { createContext } from '../../cli/action.js';
 import type { CliContext } from '../../cli/context.js';
-import { setExitCode } from '../../cli/exit.js';
+import { setExitCode } from '../../cli/exit-code.js';
 import { renderAdviseTable } from '../../cli/render/analyze/advise.js';
 import { renderExplainTable } from '../../cli/render/analyze/explain.js';
 import { renderLiveTable } from '../../cli/render/analyze/live.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 
 import { createContext } from '../../cli/action.js';
-import { setExitCode } from '../../cli/exit.js';
+import { setExitCode } from '../../cli/exit-code.js';
 import { colours } from '../../cli/render/colour.js';
 import { render } from '../../cli/render/output.js';
 import { formatDuration, keyValues, table } from '../../cli/render/table.js';

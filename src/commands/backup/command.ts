@@ -1,7 +1,8 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
-import { CliContext } from '../../cli/context.js';
-import { setExitCode } from '../../cli/exit.js';
+import { createContext } from '../../cli/action.js';
+import type { CliContext } from '../../cli/context.js';
+import { setExitCode } from '../../cli/exit-code.js';
 import { render } from '../../cli/render/output.js';
 import { formatBytes, formatDuration, keyValues, table } from '../../cli/render/table.js';
 import type { BackupSummary } from './catalogue.js';
@@ -119,7 +120,7 @@ export function register(program: Command): void {
         },
         cmd: Command,
       ) => {
-        const ctx = new CliContext(cmd);
+        const ctx = await createContext(cmd);
         // The global --format (output) shares its name with the issue's `--format custom|directory`:
         // commander hands both to the global option, so an archive format there is taken back here.
         let dumpFormat = opts.dumpFormat;
@@ -186,7 +187,7 @@ export function register(program: Command): void {
       'the backups in the repository (only completed ones: a backup exists once its manifest is written)',
     )
     .action(async (_opts: unknown, cmd: Command) => {
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       const { backupList } = await import('./run-catalogue.js');
       const target = await catalogueTarget(ctx);
       const result = await backupList(
@@ -207,7 +208,7 @@ export function register(program: Command): void {
     .description('one backup in detail: versions, sizes, pipeline, checksums, row counts, labels')
     .argument('<id>', 'backup id (or "latest")')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       const { backupInfo } = await import('./run-catalogue.js');
       const target = await catalogueTarget(ctx);
       const result = await backupInfo(
@@ -268,7 +269,7 @@ export function register(program: Command): void {
       'age identity file (default: encryption.identityFile, $DBOPS_AGE_IDENTITY)',
     )
     .action(async (id: string, opts: { restore: boolean; identity?: string }, cmd: Command) => {
-      const ctx = new CliContext(cmd);
+      const ctx = await createContext(cmd);
       const { config } = await ctx.loadConfig();
       const [{ backupVerify }, { resolveReadOptions }] = await Promise.all([
         import('./run-verify.js'),
@@ -329,7 +330,7 @@ export function register(program: Command): void {
         },
         cmd: Command,
       ) => {
-        const ctx = new CliContext(cmd);
+        const ctx = await createContext(cmd);
         const { backupPrune } = await import('./run-prune.js');
         const target = await catalogueTarget(ctx);
         const policy = {
@@ -402,7 +403,7 @@ export function register(program: Command): void {
         },
         cmd: Command,
       ) => {
-        const ctx = new CliContext(cmd);
+        const ctx = await createContext(cmd);
         const { config } = await ctx.loadConfig();
         const [{ backupRekey }, { resolveReadOptions, currentDecryptOptions }] = await Promise.all([
           import('./run-rekey.js'),

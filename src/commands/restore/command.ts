@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 
-import { CliContext } from '../../cli/context.js';
+import { createContext } from '../../cli/action.js';
+import type { CliContext } from '../../cli/context.js';
 import { render } from '../../cli/render/output.js';
 import { formatBytes, formatDuration, keyValues } from '../../cli/render/table.js';
 import { ConfigError } from '../../errors.js';
@@ -97,7 +98,7 @@ export function register(program: Command): void {
         },
         cmd: Command,
       ) => {
-        const ctx = new CliContext(cmd);
+        const ctx = await createContext(cmd);
         const { config } = await ctx.loadConfig();
         if (opts.physical) {
           await runPhysicalRestoreCommand(ctx, id, opts);
@@ -125,6 +126,7 @@ export function register(program: Command): void {
             dryRun: opts.dryRun,
             confirm: (q) => ctx.confirm(q),
             ...(opts.tempDir ? { tempDir: opts.tempDir } : {}),
+            ...(config.anonymize ? { anonymize: config.anonymize } : {}),
           },
           { logger: ctx.logger, progress: ctx.progress('bytes'), signal: ctx.signal },
         );
@@ -149,6 +151,14 @@ export function register(program: Command): void {
                     ['duration', formatDuration(r.durationMs)],
                     ['throughput', r.durationMs > 0 ? `${formatBytes(r.throughput)}/s` : ''],
                   ] as [string, unknown][])),
+              ...(r.erasures && r.erasures.ledgerEntries > 0
+                ? ([
+                    [
+                      'erasures',
+                      `${r.erasures.reapplied} recorded erasure(s) re-applied (${r.erasures.ledgerEntries} in the ledger since the backup)`,
+                    ],
+                  ] as [string, unknown][])
+                : []),
             ]),
         });
       },

@@ -1,5 +1,7 @@
 import type { RepositoryConfig } from '../../config/schema.js';
-import type { ResolvedTarget } from '../../connections/target.js';
+import type { AnonymizeSection } from '../../config/sections/anonymize.js';
+import { withDatabase } from '../../connections/postgres/handle.js';
+import type { ResolvedPostgresTarget, ResolvedTarget } from '../../connections/target.js';
 import { ConfigError } from '../../errors.js';
 import { noProgress, silentLogger, type Logger, type Progress } from '../../logger.js';
 import { withRepository } from '../../storage/open.js';
@@ -25,6 +27,12 @@ export interface RestoreRunOptions {
   /** Asked before restoring over existing data; throws to refuse. Default: refuse. */
   confirm?: (question: string) => Promise<void>;
   tempDir?: string;
+  /**
+   * The config's anonymize section: erasures recorded in the repository's ledger after the
+   * backup was taken are re-applied to the restored database before the restore counts as done,
+   * so people erased since then do not come back from an old backup.
+   */
+  anonymize?: AnonymizeSection;
 }
 
 export interface RestoreRunResult {
@@ -42,6 +50,8 @@ export interface RestoreRunResult {
   rawBytes: number;
   durationMs: number;
   throughput: number;
+  /** Erasures re-applied from the ledger (PostgreSQL; absent when no ledger is configured). */
+  erasures?: { ledgerEntries: number; reapplied: number; notFound: number; warnings: string[] };
 }
 
 const refuse = async (question: string): Promise<void> => {
@@ -110,7 +120,34 @@ export async function restoreRun(
           progress,
           ...(o.tempDir ? { tempRoot: o.tempDir } : {}),
         });
-        return { ...common, ...r, ...finish(r) };
+        const result = { ...common, ...r, ...finish(r) };
+        if (!o.dryRun && r.database && o.anonymize) {
+          const { reapplyErasures } = await import('../anonymize/reapply.js');
+          const re = await reapplyErasures(
+            withDatabase(o.target as ResolvedPostgresTarget, r.database),
+            repo,
+            {
+              config: o.anonymize,
+              since: new Date(manifest.startedAt),
+              ledgerTarget: manifest.target.name,
+              logger,
+            },
+          );
+          for (const w of re.warnings) logger.warn(w);
+          if (re.ledgerEntries > 0) {
+            logger.info(`re-applied ${re.reapplied.length} recorded erasure(s) to ${r.database}`);
+          }
+          return {
+            ...result,
+            erasures: {
+              ledgerEntries: re.ledgerEntries,
+              reapplied: re.reapplied.length,
+              notFound: re.notFound,
+              warnings: re.warnings,
+            },
+          };
+        }
+        return result;
       }
       const { restoreMongoRun } = await import('./mongodb/restore.js');
       const include = [...(o.tables ?? []), ...(o.schemas ?? []).map((s) => `${s}.*`)];

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 
 import { createContext } from '../../cli/action.js';
 import type { CliContext } from '../../cli/context.js';
-import { setExitCode } from '../../cli/exit.js';
+import { setExitCode } from '../../cli/exit-code.js';
 import { render } from '../../cli/render/output.js';
 import { formatDuration, table } from '../../cli/render/table.js';
 import type { RetentionDeps } from './run-retention.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 
 import { createContext } from '../../cli/action.js';
-import { setExitCode } from '../../cli/exit.js';
+import { setExitCode } from '../../cli/exit-code.js';
 import { render } from '../../cli/render/output.js';
 import { table } from '../../cli/render/table.js';
 import type { ScheduleListEntry } from './run-schedule.js';
