@@ -26,7 +26,14 @@ export function register(program: Command): void {
           ? await Promise.all(names.map((n) => ctx.repository(n)))
           : [await ctx.repository()];
         const { doctorRun } = await import('./run-doctor.js');
-        const report = await doctorRun({ targets, repositories }, { logger: ctx.logger });
+        const report = await doctorRun(
+          {
+            targets,
+            repositories,
+            ...(config.wal?.maxBacklog !== undefined ? { maxWalBacklog: config.wal.maxBacklog } : {}),
+          },
+          { logger: ctx.logger },
+        );
         render(ctx, report, { table: (r) => renderDoctor(r, ctx) });
         setExitCode(report.exitCode);
       }),

@@ -41,9 +41,13 @@ select current_setting('server_version_num') as version_num,
 const requiredTools: PostgresClientTool[] = ['pg_dump', 'pg_restore', 'psql'];
 const optionalTools: PostgresClientTool[] = ['pg_basebackup'];
 
+/** Above this many `.ready` segments the archiver is falling behind (`wal.maxBacklog` overrides). */
+export const DEFAULT_MAX_WAL_BACKLOG = 16;
+
 export async function checkPostgresTarget(
   target: ResolvedPostgresTarget,
   logger: Logger,
+  options: { maxWalBacklog?: number } = {},
 ): Promise<DoctorTargetReport> {
   const report: DoctorTargetReport = {
     name: target.name,
@@ -53,14 +57,22 @@ export async function checkPostgresTarget(
   };
   const add = (c: DoctorCheck) => report.checks.push(c);
   try {
-    await withPostgres(target, async (pg) => inspect(pg, report, add), { logger, maxConnections: 1 });
+    await withPostgres(target, async (pg) => inspect(pg, report, add, options), {
+      logger,
+      maxConnections: 1,
+    });
   } catch (err) {
     add(failureCheck('connect.primary', err, ExitCode.connection));
   }
   return report;
 }
 
-async function inspect(pg: PostgresHandle, report: DoctorTargetReport, add: (c: DoctorCheck) => void) {
+async function inspect(
+  pg: PostgresHandle,
+  report: DoctorTargetReport,
+  add: (c: DoctorCheck) => void,
+  options: { maxWalBacklog?: number },
+) {
   const { rows } = await pg.query<ServerFacts>(serverFactsSql);
   const facts = rows[0]!;
   const server = parseServerVersionNum(Number(facts.version_num));
@@ -140,6 +152,8 @@ async function inspect(pg: PostgresHandle, report: DoctorTargetReport, add: (c: 
     },
   });
 
+  if (archiving) add(await walBacklogCheck(pg, options.maxWalBacklog ?? DEFAULT_MAX_WAL_BACKLOG));
+
   for (const tool of [...requiredTools, ...optionalTools]) {
     try {
       const found = await findPostgresTool(tool, { serverMajor: server.major });
@@ -167,4 +181,41 @@ export function failureCheck(id: string, err: unknown, fallbackExit: number): Do
     ...(e?.hint ? { hint: e.hint } : {}),
     exitCode: e?.exitCode ?? fallbackExit,
   };
+}
+
+/**
+ * When archive_command keeps failing, `.ready` segments pile up until pg_wal fills the disk and
+ * the server stops: the backlog is the early warning.
+ */
+async function walBacklogCheck(pg: PostgresHandle, threshold: number): Promise<DoctorCheck> {
+  try {
+    const { rows } = await pg.query<{ ready: string; failed_count: string; last_failed_wal: string | null }>(
+      `select (select count(*) from pg_ls_archive_statusdir() where name like '%.ready') as ready,
+              failed_count, last_failed_wal
+         from pg_stat_archiver`,
+    );
+    const row = rows[0]!;
+    const ready = Number(row.ready);
+    return {
+      id: 'wal.backlog',
+      status: ready > threshold ? 'warn' : 'ok',
+      message: `${ready} WAL segment(s) waiting to be archived (threshold ${threshold}); ${row.failed_count} failed attempts since stats reset`,
+      ...(ready > threshold
+        ? { hint: 'archive_command is failing or too slow: check `dbops wal status` and the server log' }
+        : {}),
+      details: {
+        ready,
+        threshold,
+        failedCount: Number(row.failed_count),
+        lastFailedWal: row.last_failed_wal,
+      },
+    };
+  } catch (err) {
+    return {
+      id: 'wal.backlog',
+      status: 'info',
+      message: `cannot read the archive status: ${(err as Error).message}`,
+      hint: 'pg_ls_archive_statusdir() needs superuser or pg_monitor',
+    };
+  }
 }

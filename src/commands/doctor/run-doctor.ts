@@ -11,6 +11,8 @@ import type { DoctorCheck, DoctorReport, DoctorRepositoryReport } from './types.
 export interface DoctorOptions {
   targets: ResolvedTarget[];
   repositories: { name: string; config: RepositoryConfig }[];
+  /** `wal.maxBacklog` from the config. */
+  maxWalBacklog?: number;
 }
 
 export interface DoctorDeps {
