@@ -8,7 +8,7 @@ import {
   cutoffFor,
   parseAge,
   parseDuration,
-} from '../../src/commands/retention/durations.js';
+} from '../../src/config/duration.js';
 import {
   batchDelete,
   batchFind,

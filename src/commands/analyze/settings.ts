@@ -6,22 +6,21 @@ import {
   type AnalyzeCheckId,
   type AnalyzeConfig,
 } from '../../config/sections/analyze.js';
+import { parseDuration as parseDurationMs } from '../../config/duration.js';
 import { ConfigError } from '../../errors.js';
 import { catalogue, groups } from './catalogue.js';
 import type { CheckGroup, Severity } from './types.js';
 
-/** Seconds in a duration: `14d`, `12h`, `30m`, `90s`, `500ms` or a number of seconds. */
+/** Seconds in a duration (`14d`, `12h`, `30m`, `500ms`; a bare number is seconds). */
 export function parseDuration(value: string | number, what = 'duration'): number {
-  if (typeof value === 'number') return value;
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?$/.exec(value.trim());
-  if (!m)
+  if (typeof value === 'number' || /^\s*\d+(\.\d+)?\s*$/.test(value)) return Number(value);
+  try {
+    return parseDurationMs(value) / 1000;
+  } catch {
     throw new ConfigError(`${what}: "${value}" is not a duration`, {
       hint: 'use e.g. 14d, 12h, 30m, 90s or 0',
     });
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  const factor = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[unit]!;
-  return n * factor;
+  }
 }
 
 /** The analyze section with every default filled in (the section itself is optional). */

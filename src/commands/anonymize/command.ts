@@ -9,12 +9,7 @@ import type { CheckResult } from './check-types.js';
 import type { CopyResult } from './postgres/copy.js';
 import type { ErasureReceipt } from './receipt.js';
 import type { AnonymizeDumpResult } from './run-dump.js';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got ${value}`);
-  return n;
-}
+import { positiveInt } from '../../cli/option-parsers.js';
 
 export function register(program: Command): void {
   const anonymize = program

@@ -1,4 +1,5 @@
 import type { PruneConfig } from '../../config/schema.js';
+import { parseDuration as parseDurationMs } from '../../config/duration.js';
 import { ConfigError } from '../../errors.js';
 
 /**
@@ -25,32 +26,15 @@ export interface PruneDecision {
   reasons: string[];
 }
 
-const UNITS: Record<string, number> = {
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-  w: 7 * 86_400_000,
-  y: 365 * 86_400_000,
-};
-
-/** `30d`, `12h`, `2w`, `1d12h`: NUMBER+UNIT groups, units s m h d w y (a year is 365 days). */
+/** `30d`, `12h`, `2w`, `1d12h` → milliseconds (a year is 365 days). */
 export function parseDuration(text: string): number {
-  const s = text.trim();
-  const re = /(\d+)([smhdwy])/gy;
-  let total = 0;
-  let consumed = 0;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s)) !== null) {
-    total += Number(m[1]) * UNITS[m[2]!]!;
-    consumed = re.lastIndex;
-  }
-  if (s === '' || consumed !== s.length) {
+  try {
+    return parseDurationMs(text);
+  } catch {
     throw new ConfigError(`invalid duration "${text}"`, {
       hint: 'use NUMBER+UNIT groups with units s m h d w y, e.g. 7d, 36h, 1d12h',
     });
   }
-  return total;
 }
 
 export function hasAnyRule(p: PrunePolicy): boolean {

@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 
 import { createContext } from '../../cli/action.js';
 import type { CliContext } from '../../cli/context.js';
@@ -6,16 +6,7 @@ import { render } from '../../cli/render/output.js';
 import { formatBytes, formatDuration, keyValues } from '../../cli/render/table.js';
 import { ConfigError } from '../../errors.js';
 import type { PhysicalRestoreResult } from './physical/restore.js';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+import { positiveInt, collect } from '../../cli/option-parsers.js';
 
 export function register(program: Command): void {
   const restore = program.command('restore').description('restore backups');

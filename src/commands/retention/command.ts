@@ -77,7 +77,7 @@ export function register(program: Command): void {
     )
     .action(async (names: string[], opts: { grace: string }, cmd: Command) => {
       const ctx = await createContext(cmd);
-      const { parseDuration } = await import('./durations.js');
+      const { parseDuration } = await import('../../config/duration.js');
       const { ConfigError } = await import('../../errors.js');
       let graceMs: number;
       try {

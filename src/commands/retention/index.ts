@@ -6,5 +6,5 @@ export {
   type RetentionRunOptions,
 } from './run-retention.js';
 export { selectPolicies, resolvePolicy, DEFAULT_LIMITS, type RetentionPolicy } from './policy.js';
-export { parseAge, parseDuration, cutoffFor } from './durations.js';
+export { parseAge, parseDuration, cutoffFor } from '../../config/duration.js';
 export type * from './types.js';

@@ -1,7 +1,7 @@
 import type { Config } from '../../config/schema.js';
 import type { RetentionPolicyConfig, RetentionSettings } from '../../config/sections/retention.js';
 import { ConfigError } from '../../errors.js';
-import { ageToIsoInterval, parseAge, parseDuration, type Age } from './durations.js';
+import { ageToIsoInterval, parseAge, parseDuration, type Age } from '../../config/duration.js';
 
 export type RetentionAction = 'delete' | 'archive-table' | 'archive-storage';
 

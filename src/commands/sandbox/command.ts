@@ -4,14 +4,9 @@ import { action } from '../../cli/action.js';
 import { render } from '../../cli/render/output.js';
 import { formatDuration, keyValues } from '../../cli/render/table.js';
 import type { SandboxView } from './run-sandbox.js';
+import { positiveInt } from '../../cli/option-parsers.js';
 
 const DIR_HELP = 'sandbox directory (default: .dbops/sandbox)';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
 
 function sandboxLines(s: SandboxView): [string, unknown][] {
   return [

@@ -3,7 +3,7 @@ import cron from 'node-cron';
 import type { Config } from '../../config/schema.js';
 import type { ScheduleJobConfig } from '../../config/sections/schedule.js';
 import { ConfigError } from '../../errors.js';
-import { parseDuration } from '../retention/durations.js';
+import { parseDuration } from '../../config/duration.js';
 
 export interface ScheduledJob {
   name: string;

@@ -1,21 +1,10 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 
 import { action } from '../../cli/action.js';
 import type { CliContext } from '../../cli/context.js';
 import type { WalStatusResult } from './status.js';
 import type { WalSetupResult } from './setup.js';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
-  return n;
-}
+import { positiveInt, nonNegativeInt } from '../../cli/option-parsers.js';
 
 function cliOptions(ctx: CliContext) {
   const o = ctx.options;

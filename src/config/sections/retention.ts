@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { isAge, isDuration } from '../../commands/retention/durations.js';
+import { isAge, isDuration } from '../duration.js';
 
 /**
  * The `retention:` section: named policies, each purging or archiving one table/collection.

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { isDuration } from '../../commands/retention/durations.js';
+import { isDuration } from '../duration.js';
 
 /**
  * The `schedule:` section: jobs that `dbops schedule run` starts on a cron schedule. Each job's

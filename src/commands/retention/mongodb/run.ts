@@ -14,7 +14,7 @@ import {
   type BatchFile,
 } from '../archive-storage.js';
 import { BatchSizer } from '../batch-sizer.js';
-import { cutoffFor } from '../durations.js';
+import { cutoffFor } from '../../../config/duration.js';
 import type { RetentionPolicy } from '../policy.js';
 import { sleep } from '../sleep.js';
 import type { PolicyPlan, PolicyRunResult, PolicyStatus } from '../types.js';

@@ -1,5 +1,6 @@
 /**
- * Durations (`500ms`, `5s`, `2m`, `1h`, `1d`) and ages (`7y`, `18mo`, `90d`, `12h`, ISO 8601
+ * The one duration and age syntax of every config section and flag.
+ * Durations (`500ms`, `5s`, `2m`, `1h`, `1d`, `2w`, `1d12h`) and ages (`7y`, `18mo`, `90d`, `12h`, ISO 8601
  * `P2Y`, `PT12H`). Ages stay calendar-aware: PostgreSQL computes `now() - interval` itself (a year is
  * not 365 days), and MongoDB cutoffs use UTC calendar arithmetic, so both engines agree.
  */
@@ -12,17 +13,34 @@ const durationUnits: Record<string, number> = {
   min: 60_000,
   h: 3_600_000,
   d: 86_400_000,
+  w: 7 * 86_400_000,
+  // For fixed-length windows (prune's keep-within, RPO gates) a year is 365 days; ages below
+  // stay calendar-aware.
+  y: 365 * 86_400_000,
 };
 
-/** `500ms`, `5s`, `1.5m`, `2h`, `1d`, or a number of milliseconds → milliseconds. */
+/**
+ * `500ms`, `5s`, `1.5m`, `2h`, `1d`, `2w`, `1y`, groups such as `1d12h`, or a number of
+ * milliseconds → milliseconds.
+ */
 export function parseDuration(input: string | number): number {
   if (typeof input === 'number') {
     if (!Number.isFinite(input) || input < 0) throw new Error(`invalid duration ${input}`);
     return input;
   }
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d)\s*$/i.exec(input);
-  if (!m) throw new Error(`invalid duration "${input}" (use e.g. 500ms, 5s, 2m, 1h, 1d)`);
-  return Math.round(Number(m[1]) * durationUnits[m[2]!.toLowerCase()]!);
+  const text = input.trim();
+  const re = /(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d|w|y)/giy;
+  let total = 0;
+  let consumed = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    total += Number(m[1]) * durationUnits[m[2]!.toLowerCase()]!;
+    consumed = re.lastIndex;
+  }
+  if (text === '' || consumed !== text.length) {
+    throw new Error(`invalid duration "${input}" (use e.g. 500ms, 5s, 2m, 1h, 1d, 2w, 1d12h)`);
+  }
+  return Math.round(total);
 }
 
 export function isDuration(input: unknown): boolean {
