@@ -37,4 +37,6 @@ for (const [name, ms] of rows.filter(([, ms]) => !Number.isNaN(ms))) {
   console.log(`${name.padEnd(24)} ${ms.toFixed(1).padStart(7)} ms  ${(ms / floor).toFixed(2)}× floor`);
 }
 const worst = Math.max(...rows.slice(1, 3).map(([, ms]) => ms / floor));
-console.log(worst <= 1.5 ? `ok: ≤ 1.5× (worst ${worst.toFixed(2)}×)` : `over target: ${worst.toFixed(2)}× > 1.5×`);
+console.log(
+  worst <= 1.5 ? `ok: ≤ 1.5× (worst ${worst.toFixed(2)}×)` : `over target: ${worst.toFixed(2)}× > 1.5×`,
+);

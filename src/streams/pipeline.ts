@@ -58,11 +58,16 @@ export interface WritePipeline {
  * The stages between a dump tool and storage. Async because it settles up front, before any dump
  * starts, which compressor is used (a missing zstd fails here with its install hint) and its version.
  */
-export async function buildWritePipeline(options: WritePipelineOptions): Promise<WritePipeline> {
+export async function buildWritePipeline(
+  options: WritePipelineOptions,
+  build: { externalCompression?: boolean } = {},
+): Promise<WritePipeline> {
   const spec = parseCompression(options.compression);
   const zstdOptions = { preferBinary: options.preferZstdBinary ?? false };
   const info = await compressionImplementation(spec.algorithm, zstdOptions);
-  const stages: Duplex[] = [compressStage(spec, zstdOptions)];
+  // externalCompression: the caller runs the compressor itself (an OS-level pipe from the dump tool,
+  // see backup/store-piped.ts); the stages then hold only the encryption, the description all of it.
+  const stages: Duplex[] = build.externalCompression ? [] : [compressStage(spec, zstdOptions)];
   const encryption = options.encryption;
   if (encryption) stages.push(encryptStage(encryption));
   const description: PipelineDescription = {

@@ -1,5 +1,7 @@
 import { ToolError } from '../errors.js';
-import { installHint, runTool } from './run-tool.js';
+import { execFile } from 'node:child_process';
+
+import { installHint } from './install-hint.js';
 import { findExecutables, pathDirs, postgresBinDirs } from './search-path.js';
 import { parseMongoToolVersion, parsePostgresToolVersion } from './versions.js';
 
@@ -19,9 +21,15 @@ const versionCache = new Map<string, Promise<{ major: number; version: string } 
 async function versionOf(path: string, parse: typeof parsePostgresToolVersion) {
   let cached = versionCache.get(path);
   if (!cached) {
-    cached = runTool(path, path, ['--version']).then(
-      (r) => parse(`${r.stdout}\n${r.stderr}`),
-      () => undefined,
+    // node:child_process, not execa: this runs before every dump and restore, and execa's import
+    // alone costs ~300 ms on a loaded machine.
+    cached = new Promise((resolve) =>
+      execFile(
+        path,
+        ['--version'],
+        { timeout: 10_000, env: { ...process.env, LC_MESSAGES: 'C' } },
+        (err, stdout, stderr) => resolve(err ? undefined : parse(`${String(stdout)}\n${String(stderr)}`)),
+      ),
     );
     versionCache.set(path, cached);
   }

@@ -3,6 +3,7 @@ import { execa, type ResultPromise } from 'execa';
 
 import { ToolError } from '../errors.js';
 import { redactText } from '../connections/redact.js';
+import { installHint } from './install-hint.js';
 
 export interface ToolRunOptions {
   /** Extra environment (merged over process.env); passwords travel here, never in argv. */
@@ -123,14 +124,4 @@ function toolErrorFrom(tool: string, binary: string, args: string[], err: unknow
   });
 }
 
-/** What to install when a tool is missing. */
-export function installHint(tool: string): string {
-  if (/^(pg_|psql|initdb|postgres)/.test(tool)) {
-    return 'install the PostgreSQL client tools: apt-get install postgresql-client (Debian/Ubuntu), brew install libpq (macOS), or set DBOPS_PG_BINDIR';
-  }
-  if (/^mongo/.test(tool)) {
-    return 'install the MongoDB Database Tools (mongodb-database-tools) and put mongodump/mongorestore on PATH';
-  }
-  if (tool === 'zstd') return 'install zstd: apt-get install zstd (Debian/Ubuntu), brew install zstd (macOS)';
-  return `install ${tool} and put it on PATH`;
-}
+export { installHint } from './install-hint.js';

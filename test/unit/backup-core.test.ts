@@ -23,6 +23,7 @@ import {
 import { conninfoDbname, pgDumpArgs, pgRestoreArgs } from '../../src/commands/backup/postgres/commands.js';
 import { compareRowCounts } from '../../src/commands/backup/postgres/row-counts.js';
 import { nextKeyGeneration } from '../../src/commands/backup/run-rekey.js';
+import { parseZstdRawBytes } from '../../src/commands/backup/store-piped.js';
 import { resolveEncryptOptions } from '../../src/commands/backup/encryption.js';
 import { LocalRepository } from '../../src/storage/local.js';
 
@@ -210,6 +211,23 @@ describe('tool command lines', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('zstd byte count (dump piped straight into zstd)', () => {
+  it('reads the exact raw size from the -vv summary of zstd 1.5 and 1.4', () => {
+    const v15 =
+      '*** Zstandard CLI (64-bit) v1.5.4, by Yann Collet ***\nUsing stdout for output \n' +
+      '/*stdin*\\            :  0.00%   (300000000 B =>  10176 B, /*stdout*\\) \n';
+    expect(parseZstdRawBytes(v15)).toBe(300000000);
+    expect(parseZstdRawBytes('/*stdin*\\ : 11.50%   (2048 => 236 bytes, /*stdout*\\) ')).toBe(2048);
+    expect(parseZstdRawBytes('(  4.77 MiB =>   4.77 MiB, /*stdout*\\)')).toBeUndefined();
+  });
+  it('accepts manifests without a raw sha256 (size only)', () => {
+    const noRawHash = sampleManifest();
+    noRawHash.objects[0]!.raw = { size: 1000 };
+    const text = Buffer.from(serializeManifest(noRawHash)).toString('utf8');
+    expect(parseManifest(text, 'manifest.json').objects[0]!.raw.sha256).toBeUndefined();
   });
 });
 

@@ -3,12 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { BatchSizer } from '../../src/commands/retention/batch-sizer.js';
-import {
-  ageToIsoInterval,
-  cutoffFor,
-  parseAge,
-  parseDuration,
-} from '../../src/config/duration.js';
+import { ageToIsoInterval, cutoffFor, parseAge, parseDuration } from '../../src/config/duration.js';
 import {
   batchDelete,
   batchFind,

@@ -7,22 +7,7 @@ import { render } from '../../cli/render/output.js';
 import { formatBytes, formatDuration, keyValues, table } from '../../cli/render/table.js';
 import type { BackupSummary } from './catalogue.js';
 import type { BackupRunResult } from './run-backup.js';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
-  return n;
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+import { positiveInt, nonNegativeInt, collect } from '../../cli/option-parsers.js';
 
 function isoDate(value: string): Date {
   const d = new Date(value);

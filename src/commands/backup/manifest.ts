@@ -39,8 +39,12 @@ export const storedObjectSchema = z.looseObject({
   key: z.string().min(1),
   /** What the plaintext is: `pg_dump/custom`, `tar/pg_dump-directory`, `mongodump/archive`, `tar/pg_basebackup`. */
   content: z.string().min(1),
-  /** The bytes the tool produced (before compression and encryption). */
-  raw: z.looseObject({ size: z.number().int().nonnegative(), sha256 }),
+  /**
+   * The bytes the tool produced (before compression and encryption). No sha256 when the dump tool
+   * was piped straight into the zstd binary (the raw bytes never pass through dbops; the stored
+   * sha256, age's authentication and zstd's frame checksum cover them — see docs/backup.md).
+   */
+  raw: z.looseObject({ size: z.number().int().nonnegative(), sha256: sha256.optional() }),
   /** The bytes in the repository. */
   stored: z.looseObject({ size: z.number().int().nonnegative(), sha256 }),
   pipeline: pipelineSchema,

@@ -30,24 +30,28 @@ export class ObjectDamaged extends ChecksFailed {
   }
 }
 
-/** A pass-through that fails at its end unless what went through has the expected SHA-256 and size. */
+/**
+ * A pass-through that fails at its end unless what went through has the expected SHA-256 and size
+ * (the size only, when no SHA-256 is expected: raw bytes of a dump piped straight into zstd).
+ */
 export class VerifyStage extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash;
   private bytes = 0;
   constructor(
-    private readonly expected: { sha256: string; size: number },
-    private readonly describe: (actual: { sha256: string; size: number }) => Error,
+    private readonly expected: { sha256?: string | undefined; size: number },
+    private readonly describe: (actual: { sha256: string | undefined; size: number }) => Error,
     private readonly beforeFail?: () => void,
   ) {
     super();
+    this.hash = expected.sha256 === undefined ? undefined : createHash('sha256');
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     this.bytes += chunk.length;
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {
-    const sha256 = this.hash.digest('hex');
+    const sha256 = this.hash ? this.hash.digest('hex') : undefined;
     if (sha256 !== this.expected.sha256 || this.bytes !== this.expected.size) {
       this.beforeFail?.();
       cb(this.describe({ sha256, size: this.bytes }));
@@ -105,7 +109,9 @@ export async function readObject(
     (a) =>
       new ObjectDamaged(
         object.key,
-        `the restored archive has sha256 ${a.sha256} (${a.size} bytes), the manifest says ${object.raw.sha256}`,
+        object.raw.sha256 === undefined
+          ? `the restored archive has ${a.size} bytes, the manifest says ${object.raw.size}`
+          : `the restored archive has sha256 ${a.sha256} (${a.size} bytes), the manifest says ${object.raw.sha256}`,
       ),
     o.beforeFail,
   );

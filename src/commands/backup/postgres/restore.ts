@@ -8,12 +8,14 @@ import type { Progress } from '../../../logger.js';
 import type { Repository } from '../../../storage/repository.js';
 import type { ReadPipelineOptions } from '../../../streams/pipeline.js';
 import { findPostgresTool, type FoundTool } from '../../../tools/find-tool.js';
-import { startTool } from '../../../tools/run-tool.js';
+import { spawnTool } from '../../../tools/spawn-tool.js';
 import type { BackupManifest, StoredObject } from '../manifest.js';
 import { HoldbackSink, readObject } from '../read-object.js';
 import { withTempDir } from '../temp-dir.js';
 import { pgRestoreArgs, pgRestoreListArgs, type PostgresDumpFormat } from './commands.js';
 import { unpackInto } from './directory-tar.js';
+import { addDataOffsets } from './archive-offsets.js';
+import { directSpoolBinary, spoolThroughZstd } from './spool.js';
 
 /** The manifest's archive format for pg_restore, or an error for anything pg_restore cannot read. */
 export function pgArchiveFormat(m: BackupManifest): PostgresDumpFormat {
@@ -85,6 +87,7 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
     const filtered = o.schemas.length > 0 || o.tables.length > 0;
     if (format === 'custom' && o.jobs <= 1 && !filtered) {
       const args = pgRestoreArgs({ ...base, singleTransaction: true });
+      const { startTool } = await import('../../../tools/run-tool.js');
       const child = startTool('pg_restore', tool.path, args, {
         env: o.env,
         stdin: 'pipe',
@@ -108,7 +111,15 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
       async (tmp) => {
         let archive: string;
         let read: { storedBytes: number; rawBytes: number };
-        if (format === 'custom') {
+        const zstdBinary = format === 'custom' ? directSpoolBinary(o.object) : undefined;
+        if (zstdBinary) {
+          archive = join(tmp, 'archive.dump');
+          read = await spoolThroughZstd(o.repo, o.object, zstdBinary, archive, {
+            read: o.read,
+            signal: o.signal,
+            onProgress,
+          });
+        } else if (format === 'custom') {
           archive = join(tmp, 'archive.dump');
           read = await readObject(o.repo, o.object, createWriteStream(archive, { mode: 0o600 }), {
             read: o.read,
@@ -125,9 +136,14 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
           });
         }
         const singleTransaction = o.jobs <= 1;
+        // Only after the spool is verified; pg_restore -j schedules and seeks by these offsets.
+        if (format === 'custom' && o.jobs > 1) await addDataOffsets(archive);
         const args = pgRestoreArgs({ ...base, archive, jobs: o.jobs, singleTransaction });
-        await startTool('pg_restore', tool.path, args, { env: o.env, stdout: 'ignore', signal: o.signal })
-          .done;
+        await spawnTool('pg_restore', tool.path, args, {
+          env: o.env,
+          stdio: ['ignore', 'ignore'],
+          signal: o.signal,
+        }).done;
         return {
           args: args.map((a) => (a === archive ? '<archive>' : a)),
           mode: format === 'custom' ? ('spool-file' as const) : ('directory' as const),
@@ -158,6 +174,7 @@ export async function listPostgresArchive(
   const tool = await findPgRestore(m);
   const countEntries = (text: string) =>
     text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
+  const { startTool } = await import('../../../tools/run-tool.js');
   if (format === 'custom') {
     const child = startTool('pg_restore', tool.path, pgRestoreListArgs('custom'), {
       stdin: 'pipe',

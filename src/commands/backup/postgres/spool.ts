@@ -1,0 +1,99 @@
+import { open, stat } from 'node:fs/promises';
+
+import type { Repository } from '../../../storage/repository.js';
+import { findZstdBinary } from '../../../streams/compress.js';
+import { decryptStage } from '../../../streams/encrypt.js';
+import { runPipeline, type ReadPipelineOptions } from '../../../streams/pipeline.js';
+import { spawnTool } from '../../../tools/spawn-tool.js';
+import type { StoredObject } from '../manifest.js';
+import { ObjectDamaged, VerifyStage, classifyReadError } from '../read-object.js';
+import * as zlib from 'node:zlib';
+
+/**
+ * The zstd binary, when a spool for `pg_restore -j` can be written by `zstd -d` directly (its
+ * stdout is the spool file, so the raw bytes never pass through Node). Only when the raw bytes need
+ * no SHA-256 of their own: the object has none (dumps piped into zstd), or zstd wrote its frame
+ * checksum (the zstd binary always does, and `zstd -d` verifies it).
+ */
+export function directSpoolBinary(object: StoredObject): string | undefined {
+  if (object.pipeline.compression.algorithm !== 'zstd') return undefined;
+  if (process.env.DBOPS_BACKUP_NODE_PIPE === '1') return undefined;
+  // Where node:zlib has zstd, reads decompress in-process; keep that path (and its raw check).
+  if (typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function')
+    return undefined;
+  const framed = object.pipeline.compression.implementation === 'zstd-binary';
+  if (object.raw.sha256 !== undefined && !framed) return undefined;
+  return findZstdBinary();
+}
+
+/**
+ * storage → SHA-256 check of the stored bytes → age decrypt (in Node) → `zstd -d` → the spool file
+ * (an fd handed to zstd). One read of the object, one pass; the spool counts only once the stored
+ * checksum matched, zstd exited 0 (frame checksum verified) and the file has the manifest's raw size.
+ */
+export async function spoolThroughZstd(
+  repo: Repository,
+  object: StoredObject,
+  zstdBinary: string,
+  file: string,
+  o: { read: ReadPipelineOptions; signal: AbortSignal; onProgress?: (storedBytes: number) => void },
+): Promise<{ storedBytes: number; rawBytes: number }> {
+  const storedCheck = new VerifyStage(
+    object.stored,
+    (a) =>
+      new ObjectDamaged(
+        object.key,
+        `stored bytes have sha256 ${a.sha256} (${a.size} bytes), the manifest says ${object.stored.sha256} (${object.stored.size} bytes)`,
+      ),
+  );
+  const enc = object.pipeline.encryption;
+  const stages = enc
+    ? [
+        decryptStage(
+          'passphrase' in enc
+            ? { passphrase: o.read.passphrase ?? '' }
+            : { identities: o.read.identities ?? [] },
+        ),
+      ]
+    : [];
+  const handle = await open(file, 'wx', 0o600);
+  let zstd;
+  try {
+    zstd = spawnTool('zstd', zstdBinary, ['-d', '-q', '-c'], {
+      stdio: ['pipe', handle.fd],
+      signal: o.signal,
+    });
+  } finally {
+    // The child has its own copy of the descriptor.
+    await handle.close();
+  }
+  const stdin = zstd.child.stdin!;
+  stdin.on('error', () => {});
+  try {
+    const source = await repo.get(object.key, { signal: o.signal });
+    const piping = runPipeline(source, [storedCheck, ...stages], stdin, {
+      signal: o.signal,
+      ...(o.onProgress ? { onProgress: (inBytes: number) => o.onProgress!(inBytes) } : {}),
+    });
+    const [p, z] = await Promise.allSettled([
+      piping.catch((err: unknown) => {
+        zstd.kill();
+        throw err;
+      }),
+      zstd.done,
+    ]);
+    if (p.status === 'rejected') throw p.reason;
+    if (z.status === 'rejected') throw z.reason;
+    const rawBytes = (await stat(file)).size;
+    if (rawBytes !== object.raw.size) {
+      throw new ObjectDamaged(
+        object.key,
+        `the restored archive has ${rawBytes} bytes, the manifest says ${object.raw.size}`,
+      );
+    }
+    return { storedBytes: p.value.bytesIn, rawBytes };
+  } catch (err) {
+    zstd.kill();
+    throw classifyReadError(object.key, err);
+  }
+}
