@@ -45,7 +45,25 @@ export const mongodbTargetSchema = z.strictObject({
   production: z.boolean().default(false),
 });
 
-export const targetSchema = z.discriminatedUnion('engine', [postgresTargetSchema, mongodbTargetSchema]);
+/** `engine` may be left out when the URL's scheme says it (postgres[ql]://, mongodb[+srv]://). */
+function inferEngine(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || 'engine' in value) return value;
+  const url = (value as { url?: unknown }).url;
+  if (typeof url !== 'string') return value;
+  if (/^postgres(ql)?:\/\//i.test(url)) return { engine: 'postgres', ...value };
+  if (/^mongodb(\+srv)?:\/\//i.test(url)) return { engine: 'mongodb', ...value };
+  return value;
+}
+
+export const targetSchema = z.preprocess(
+  inferEngine,
+  z.discriminatedUnion('engine', [postgresTargetSchema, mongodbTargetSchema], {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? 'engine must be postgres or mongodb (or left out, with a postgresql:// or mongodb:// url)'
+        : undefined,
+  }),
+);
 
 export const pruneSchema = z.strictObject({
   keepLast: z.number().int().nonnegative().optional(),

@@ -36,6 +36,29 @@ repositories:
     });
   });
 
+  it('takes the engine from the URL scheme when it is left out', () => {
+    const config = parseConfigText(
+      `
+targets:
+  pg: { url: "postgresql://app@db/app" }
+  mongo: { url: "mongodb+srv://cluster.example/chat" }
+`,
+      'dbops.config.yaml',
+      {},
+    );
+    expect(config.targets.pg?.engine).toBe('postgres');
+    expect(config.targets.mongo?.engine).toBe('mongodb');
+    let problems: string[] = [];
+    try {
+      parseConfigText(`targets:\n  x: { url: "mysql://db/app" }\n`, 'dbops.config.yaml', {});
+    } catch (err) {
+      problems = (err as { problems: string[] }).problems;
+    }
+    expect(problems).toEqual([
+      expect.stringMatching(/^targets\.x\.engine: engine must be postgres or mongodb/),
+    ]);
+  });
+
   it('interpolates ${VAR} and ${VAR:-default}, and registers values as secrets', () => {
     const config = parseConfigText(
       'targets:\n  main: { engine: postgres, url: "postgresql://app:${DB_PASS}@${DB_HOST:-localhost}/app" }\n',

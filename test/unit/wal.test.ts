@@ -156,6 +156,11 @@ describe('backup history file and the fast argv path', () => {
     expect(parseFastArgs(['node', 'dbops', 'wal', 'status'])).toBeUndefined();
     expect(parseFastArgs(['node', 'dbops', 'wal', 'push'])).toBeUndefined();
     expect(parseFastArgs(['node', 'dbops', 'backup', 'wal', 'push', 'x'])).toBeUndefined();
+    // The background worker's internal command; --skip belongs to it only.
+    expect(
+      parseFastArgs(['node', 'dbops', 'wal', 'push-worker', '--parallel', '4', '--skip', 'A', '/d/pg_wal']),
+    ).toMatchObject({ command: 'push-worker', positional: ['/d/pg_wal'], parallel: 4, skip: 'A' });
+    expect(parseFastArgs(['node', 'dbops', 'wal', 'push', '--skip', 'A', 'pg_wal/X'])).toBeUndefined();
   });
 });
 

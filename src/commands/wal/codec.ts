@@ -1,28 +1,32 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import * as zlib from 'node:zlib';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Readable, Writable, type Duplex } from 'node:stream';
 
 import { ChecksFailed, ConfigError, ToolError } from '../../errors.js';
 import {
-  compressStage,
-  decompressStage,
   findZstdBinary,
   parseCompression,
   type CompressionAlgorithm,
-} from '../../streams/compress.js';
+} from '../../streams/compression-spec.js';
 import type { EncryptOptions } from '../../streams/encrypt.js';
-import { runPipeline, type ReadPipelineOptions } from '../../streams/pipeline.js';
+import type { ReadPipelineOptions } from '../../streams/pipeline.js';
 import { META } from './layout.js';
 
-/** A WAL file as stored: bytes plus the metadata that describes and checksums them. */
-export interface EncodedWal {
-  body: Buffer;
-  metadata: Record<string, string>;
+/*
+ * The stream stages (compress.js, pipeline.js, encrypt.js) are imported only when a file needs
+ * them: the default push (zstd binary, no encryption) loads none of them, and every module costs
+ * start-up time in a process PostgreSQL starts once per segment.
+ */
+
+/** Whether this Node.js has zstd in node:zlib (22.15+), read without loading node:zlib. */
+function zlibHasZstd(): boolean {
+  return typeof process.versions.zstd === 'string';
 }
 
-function zlibHasZstd(): boolean {
-  return typeof (zlib as unknown as { createZstdCompress?: unknown }).createZstdCompress === 'function';
+function compressionStages() {
+  return import('../../streams/compress.js');
 }
 
 /** `zstd -LEVEL -c FILE` → the compressed bytes. */
@@ -57,58 +61,91 @@ async function collect(source: Buffer, stages: Duplex[]): Promise<Buffer> {
       cb();
     },
   });
+  const { runPipeline } = await import('../../streams/pipeline.js');
   await runPipeline(Readable.from([source]), stages, sink);
   return Buffer.concat(chunks);
 }
 
+/** One read of a WAL file: its SHA-256, its size and its first bytes (the page header). */
+export interface ScannedWal {
+  sha256: string;
+  size: number;
+  head: Buffer;
+}
+
+/**
+ * Reads a WAL file through one reused buffer while hashing it. Reading 16 MB into a fresh Buffer
+ * costs more than hashing it (page faults on the new allocation: ~44 ms vs ~12 ms on the 2-core
+ * machine), and nothing but the compressor needs the whole file. Synchronous: ~12 ms of CPU that
+ * the zstd child's output simply waits out in its pipe.
+ */
+export function scanWalFile(filePath: string): ScannedWal {
+  const fd = openSync(filePath, 'r');
+  try {
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(256 * 1024);
+    let size = 0;
+    let head = Buffer.alloc(0);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.byteLength, null);
+      if (n === 0) break;
+      const chunk = buf.subarray(0, n);
+      if (size === 0) head = Buffer.from(chunk.subarray(0, 8192));
+      hash.update(chunk);
+      size += n;
+    }
+    return { sha256: hash.digest('hex'), size, head };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Compresses and encrypts a whole WAL file in memory (a segment is 16 MB; a single PUT is both
- * simpler and faster than a multipart stream). zstd runs as the binary on Node 20 — spawning it
- * costs a few ms, importing nothing. The encryption module pulls in the age package only for
- * recipient types other than X25519 and passphrases.
+ * simpler and faster than a multipart stream). zstd runs as the binary on Node 20 and reads the
+ * file itself: piping 16 MB through its stdin from Node costs more than the compression, and the
+ * caller hashes the file at the same time on the other core. The encryption module is imported
+ * only when WAL is encrypted.
  */
-export async function encodeWal(
-  data: Buffer,
+export async function encodeWalFile(
+  filePath: string,
   o: {
     compression: string | { algorithm: CompressionAlgorithm; level?: number | undefined };
     encryption: EncryptOptions | null;
-    systemIdentifier?: string;
-    /** The SHA-256 of `data` when the caller has it already (16 MB cost ~50-150 ms to hash). */
-    rawSha256?: string;
-    /** The file `data` was read from: the zstd binary then reads it directly. */
-    filePath?: string;
   },
-): Promise<EncodedWal> {
+): Promise<Buffer> {
   const spec = parseCompression(o.compression);
-  const zstdBinary = spec.algorithm === 'zstd' && o.filePath && !zlibHasZstd() ? findZstdBinary() : undefined;
-  const stages: Duplex[] = zstdBinary ? [] : [compressStage(spec)];
+  const zstdBinary = spec.algorithm === 'zstd' && !zlibHasZstd() ? findZstdBinary() : undefined;
+  const stages: Duplex[] =
+    zstdBinary || spec.algorithm === 'none' ? [] : [(await compressionStages()).compressStage(spec)];
   if (o.encryption) {
     const { encryptStage } = await import('../../streams/encrypt.js');
     stages.push(encryptStage(o.encryption));
   }
-  let body: Buffer;
-  if (zstdBinary) {
-    // zstd reads the segment file itself: piping 16 MB through its stdin from Node costs more
-    // than the compression (measured ~2x per call on a loaded 2-core machine).
-    const compressed = await zstdFile(zstdBinary, o.filePath!, spec.level);
-    body = stages.length ? await collect(compressed, stages) : compressed;
-  } else {
-    body = spec.algorithm === 'none' && !o.encryption ? data : await collect(data, stages);
-  }
+  const source = zstdBinary ? await zstdFile(zstdBinary, filePath, spec.level) : await readFile(filePath);
+  return stages.length ? collect(source, stages) : source;
+}
+
+/** The metadata stored with a WAL object: what `wal fetch` and idempotent pushes check. */
+export function walMetadata(o: {
+  raw: { sha256: string; size: number };
+  body: Buffer;
+  compression: string | { algorithm: CompressionAlgorithm; level?: number | undefined };
+  encryption: EncryptOptions | null;
+  systemIdentifier?: string;
+}): Record<string, string> {
+  const spec = parseCompression(o.compression);
   return {
-    body,
-    metadata: {
-      [META.sha256]: o.rawSha256 ?? sha256(data),
-      [META.size]: String(data.byteLength),
-      [META.storedSha256]: sha256(body),
-      [META.compression]: spec.algorithm === 'none' ? 'none' : `${spec.algorithm}:${spec.level}`,
-      [META.encryption]: !o.encryption
-        ? 'none'
-        : 'passphrase' in o.encryption
-          ? 'age-passphrase'
-          : 'age-recipients',
-      ...(o.systemIdentifier ? { [META.systemIdentifier]: o.systemIdentifier } : {}),
-    },
+    [META.sha256]: o.raw.sha256,
+    [META.size]: String(o.raw.size),
+    [META.storedSha256]: sha256(o.body),
+    [META.compression]: spec.algorithm === 'none' ? 'none' : `${spec.algorithm}:${spec.level}`,
+    [META.encryption]: !o.encryption
+      ? 'none'
+      : 'passphrase' in o.encryption
+        ? 'age-passphrase'
+        : 'age-recipients',
+    ...(o.systemIdentifier ? { [META.systemIdentifier]: o.systemIdentifier } : {}),
   };
 }
 
@@ -161,7 +198,7 @@ export async function decodeWal(
       stages.push(decryptStage({ identities: read.identities }));
     }
   }
-  if (compression !== 'none') stages.push(decompressStage(compression));
+  if (compression !== 'none') stages.push((await compressionStages()).decompressStage(compression));
   const raw = stages.length === 0 ? body : await collect(body, stages);
   const actualRaw = sha256(raw);
   if (actualRaw !== expectedRaw) {
@@ -195,7 +232,8 @@ export async function decodeBySniffing(body: Buffer, read: ReadPipelineOptions):
     if (!opts) throw new ConfigError('cannot compare with an encrypted archived file without its identity');
     probe = await collect(body, [decryptStage(opts)]);
   }
-  if (probe.readUInt32LE(0) === 0xfd2fb528) stages.push(decompressStage('zstd'));
-  else if (probe[0] === 0x1f && probe[1] === 0x8b) stages.push(decompressStage('gzip'));
+  if (probe.readUInt32LE(0) === 0xfd2fb528) stages.push((await compressionStages()).decompressStage('zstd'));
+  else if (probe[0] === 0x1f && probe[1] === 0x8b)
+    stages.push((await compressionStages()).decompressStage('gzip'));
   return stages.length ? collect(probe, stages) : probe;
 }

@@ -79,7 +79,7 @@ export function register(program: Command): void {
     .argument('<path>', '%p: the WAL file, relative to the data directory')
     .option(
       '--parallel <n>',
-      'also archive up to N-1 other .ready segments at once (default: wal.parallel, 4)',
+      'a background worker archives the other .ready segments, N at a time; 1 = off (default: wal.parallel, 4)',
       positiveInt,
     )
     .action(

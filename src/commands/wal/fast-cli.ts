@@ -6,19 +6,28 @@
  * same commands (command.ts) with the same core.
  */
 interface FastArgs {
-  command: 'push' | 'fetch';
+  command: 'push' | 'fetch' | 'push-worker';
   positional: string[];
   config?: string;
   repo?: string;
   target?: string;
   parallel?: number;
   prefetch?: number;
+  skip?: string;
   quiet: boolean;
   verbose: boolean;
   json: boolean;
 }
 
-const VALUE_OPTIONS = new Set(['--config', '--repo', '--target', '--parallel', '--prefetch', '--format']);
+const VALUE_OPTIONS = new Set([
+  '--config',
+  '--repo',
+  '--target',
+  '--parallel',
+  '--prefetch',
+  '--format',
+  '--skip',
+]);
 const FLAG_OPTIONS = new Set(['--quiet', '-q', '--verbose', '-v', '--no-color', '--yes', '-y']);
 
 export function parseFastArgs(argv: string[]): FastArgs | undefined {
@@ -45,10 +54,13 @@ export function parseFastArgs(argv: string[]): FastArgs | undefined {
     }
     positional.push(a);
   }
-  if (positional[0] !== 'wal' || (positional[1] !== 'push' && positional[1] !== 'fetch')) return undefined;
+  // push-worker is internal: the background worker a push starts (worker.ts); not in --help.
   const command = positional[1];
+  if (positional[0] !== 'wal' || (command !== 'push' && command !== 'fetch' && command !== 'push-worker'))
+    return undefined;
   const rest = positional.slice(2);
-  if (rest.length !== (command === 'push' ? 1 : 2)) return undefined;
+  if (rest.length !== (command === 'fetch' ? 2 : 1)) return undefined;
+  if (values['--skip'] !== undefined && command !== 'push-worker') return undefined;
   const int = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const parallel = int(values['--parallel']);
   const prefetch = int(values['--prefetch']);
@@ -68,6 +80,7 @@ export function parseFastArgs(argv: string[]): FastArgs | undefined {
     ...(values['--target'] !== undefined ? { target: values['--target'] } : {}),
     ...(parallel !== undefined ? { parallel } : {}),
     ...(prefetch !== undefined ? { prefetch } : {}),
+    ...(values['--skip'] !== undefined ? { skip: values['--skip'] } : {}),
     quiet: flags.has('--quiet') || flags.has('-q'),
     verbose: flags.has('--verbose') || flags.has('-v'),
     json: values['--format'] === 'json',
@@ -85,6 +98,7 @@ export async function walFastPath(argv: string[]): Promise<boolean> {
     ...(args.target !== undefined ? { target: args.target } : {}),
     ...(args.parallel !== undefined ? { parallel: args.parallel } : {}),
     ...(args.prefetch !== undefined ? { prefetch: args.prefetch } : {}),
+    ...(args.skip !== undefined ? { skip: args.skip } : {}),
     quiet: args.quiet,
     verbose: args.verbose,
     json: args.json,

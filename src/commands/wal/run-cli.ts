@@ -8,6 +8,8 @@ export interface WalCliOptions {
   target?: string;
   parallel?: number;
   prefetch?: number;
+  /** push-worker: the name the starting call archives itself. */
+  skip?: string;
   quiet: boolean;
   verbose: boolean;
   json: boolean;
@@ -32,7 +34,7 @@ function stderrLogger(prefix: string, o: WalCliOptions): Logger {
 
 /** Runs `wal push` / `wal fetch` and returns the exit code; the one place these print errors. */
 export async function runWalCommand(
-  command: 'push' | 'fetch',
+  command: 'push' | 'fetch' | 'push-worker',
   positional: string[],
   o: WalCliOptions,
 ): Promise<number> {
@@ -40,8 +42,25 @@ export async function runWalCommand(
   const logger = stderrLogger(prefix, o);
   try {
     const ctx = await loadWalContext(o.config, { repo: o.repo, target: o.target });
+    if (command === 'push-worker') {
+      const { runWalWorker } = await import('./worker.js');
+      const { spoolDir } = await import('./spool.js');
+      const { join, resolve } = await import('node:path');
+      const walDir = resolve(positional[0]!);
+      const r = await runWalWorker(
+        {
+          ctx,
+          walDir,
+          skip: o.skip !== undefined ? [o.skip] : [],
+          parallel: o.parallel ?? ctx.settings.parallel,
+        },
+        { logger, spool: spoolDir(ctx, join(walDir, 'x')) },
+      );
+      if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+      return r.failed ? 1 : ExitCode.ok;
+    }
     if (command === 'push') {
-      // A segment a pick-up already archived: answer before loading storage and compression.
+      // A segment the background worker already archived: answer before loading storage and compression.
       const { spoolDir, takePushed } = await import('./spool.js');
       const { resolve } = await import('node:path');
       const filePath = resolve(positional[0]!);
@@ -53,19 +72,24 @@ export async function runWalCommand(
       if (earlier) {
         if (o.json)
           process.stdout.write(
-            `${JSON.stringify({ file: positional[0], key: earlier.key, status: 'picked-up-earlier', pickedUp: [] })}\n`,
+            `${JSON.stringify({ file: positional[0], key: earlier.key, status: 'picked-up-earlier', workerStarted: false })}\n`,
           );
         return ExitCode.ok;
       }
       const { walPush } = await import('./push.js');
       const r = await walPush(
-        { ctx, path: positional[0]!, ...(o.parallel !== undefined ? { parallel: o.parallel } : {}) },
+        {
+          ctx,
+          path: positional[0]!,
+          ...(o.parallel !== undefined ? { parallel: o.parallel } : {}),
+          invocation: { config: o.config, repo: o.repo, target: o.target },
+        },
         { logger },
       );
       if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
       else
         logger.info(
-          `${r.file}: ${r.status}${r.pickedUp.length ? ` (+${r.pickedUp.length} picked up)` : ''} in ${r.durationMs} ms`,
+          `${r.file}: ${r.status}${r.workerStarted ? ' (background worker started)' : ''} in ${r.durationMs} ms`,
         );
       return ExitCode.ok;
     }

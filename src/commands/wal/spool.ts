@@ -6,7 +6,7 @@ import type { WalContext } from './context.js';
 /**
  * Local state next to pg_wal (`pg_wal/.dbops` by default: same filesystem, so renames are atomic,
  * and pg_basebackup never copies pg_wal's contents):
- *   ok/<name>        a segment a parallel pick-up has durably archived; the archive_command call
+ *   ok/<name>        a segment the background worker has durably archived; the archive_command call
  *                    for it returns at once (after checking it is still the same file)
  *   prefetch/<name>  a fetched, verified, decoded segment waiting for restore_command
  *   dropped.log      segments the drop valve gave up (one JSON line each)
@@ -15,8 +15,8 @@ export function spoolDir(ctx: WalContext, walFilePath: string): string {
   return ctx.settings.spoolDir ?? join(dirname(walFilePath), '.dbops');
 }
 
-/** What a pick-up records: enough to recognise the very same file without reading it again. */
-interface OkRecord {
+/** What the worker records: enough to recognise the very same file without reading it again. */
+export interface OkRecord {
   key: string;
   repository: string;
   size: number;
@@ -42,7 +42,7 @@ export async function recordPushed(
 }
 
 /**
- * Whether a pick-up already archived exactly this file (same inode, size and mtime: PostgreSQL
+ * Whether the worker already archived exactly this file (same inode, size and mtime: PostgreSQL
  * never rewrites a segment once it is marked .ready). The record is consumed either way.
  */
 export async function takePushed(

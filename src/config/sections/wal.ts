@@ -16,7 +16,7 @@ export const walSectionSchema = z
       .optional(),
     /** Encrypt WAL with the `encryption:` settings (default: whenever backups are encrypted). */
     encrypt: z.boolean().optional(),
-    /** Segments one `wal push` uploads at once, picking up other `.ready` ones (1 = off). */
+    /** Segments the background worker archives at once, picking up other `.ready` ones (1 = off). */
     parallel: z.number().int().min(1).max(64).optional(),
     /** Segments one `wal fetch` downloads ahead into the spool (0 = off). */
     prefetch: z.number().int().min(0).max(64).optional(),

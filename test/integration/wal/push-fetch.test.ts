@@ -1,4 +1,4 @@
-import { copyFile, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -106,7 +106,7 @@ describe('wal push / fetch', () => {
     expect(renamed.stderr).toMatch(/not what the name says/);
   });
 
-  it('picks up other .ready segments in parallel, and their own calls return at once', async () => {
+  it('archives other .ready segments in a background worker, and their own calls return at once', async () => {
     const pickDir = join(dir, 'pick');
     await mkdir(join(pickDir, 'pg_wal', 'archive_status'), { recursive: true });
     await writeFile(
@@ -114,7 +114,7 @@ describe('wal push / fetch', () => {
       `repositories:\n  archive: { type: local, path: "${join(pickDir, 'repo')}" }\nwal: { parallel: 4, target: pick }\n`,
     );
     // The same segment under its own name, plus a .ready marker for it; the "current" call is for
-    // the history file, which carries no header: the segment is the pick-up.
+    // the history file, which carries no header: the segment is the worker's.
     await copyFile(join(walDir, name), join(pickDir, 'pg_wal', name));
     await writeFile(join(pickDir, 'pg_wal', 'archive_status', `${name}.ready`), '');
     await writeFile(
@@ -127,12 +127,19 @@ describe('wal push / fetch', () => {
       { cwd: pickDir },
     );
     expect(first.exitCode, first.stderr).toBe(0);
-    expect(json<{ pickedUp: string[] }>(first).pickedUp).toEqual([name]);
+    expect(json<{ workerStarted: boolean }>(first).workerStarted).toBe(true);
+    // The detached worker records the segment in the spool once it is stored.
+    const record = join(pickDir, 'pg_wal', '.dbops', 'ok', name);
+    for (let i = 0; i < 200 && !(await stat(record).catch(() => undefined)); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    // PostgreSQL's next call for that segment returns with the worker's record.
     const second = await runDbops(['--config', cfg, '--format', 'json', 'wal', 'push', `pg_wal/${name}`], {
       cwd: pickDir,
     });
     expect(second.exitCode, second.stderr).toBe(0);
     expect(json<{ status: string }>(second).status).toBe('picked-up-earlier');
+    const stored = await readdir(join(pickDir, 'repo', 'pick', 'wal', '00000001'));
+    expect(stored).toContain(name);
   });
 
   it('the drop valve (off by default) reports success loudly when the repository is down and the backlog is over its limit', async () => {

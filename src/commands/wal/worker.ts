@@ -1,0 +1,160 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, statSync, truncateSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import { silentLogger, type Logger } from '../../logger.js';
+import { withRepository } from '../../storage/open.js';
+import type { WalContext } from './context.js';
+import { archiveWalFile } from './archive-file.js';
+import { readyFiles, recordPushed } from './spool.js';
+import { claim, heartbeat, HEARTBEAT_MS, lockWorker, markWorkerFailed, unclaim } from './worker-state.js';
+
+/*
+ * Asynchronous pick-up (the idea of pgBackRest's archive-async). PostgreSQL archives one segment
+ * per archive_command call, serially; each call is a new process. When a call sees other `.ready`
+ * segments waiting, it starts one detached worker that archives them, `parallel` at a time,
+ * recording each in the spool; the calls PostgreSQL then makes for those segments return as soon
+ * as their record is there, instead of each compressing and storing its segment in turn. The
+ * worker never reports success to PostgreSQL: only a call for the segment itself does, after
+ * checking the record against the very file (inode, size, mtime). A failure in the worker only
+ * stops the worker; the segment's own call archives it and reports the error.
+ */
+
+export interface WalWorkerOptions {
+  ctx: WalContext;
+  walDir: string;
+  /** Names the starting call archives itself. */
+  skip: string[];
+  parallel: number;
+  env?: NodeJS.ProcessEnv;
+  /** Stop after this many segments (a fresh worker is started by a later call if more wait). */
+  maxFiles?: number;
+}
+
+export interface WalWorkerResult {
+  archived: string[];
+  /** Set when another worker held the lock. */
+  skipped?: 'another-worker';
+  failed?: { file: string; error: string };
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time, in order of start. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(lanes);
+}
+
+export async function runWalWorker(
+  o: WalWorkerOptions,
+  deps: { logger?: Logger; spool: string },
+): Promise<WalWorkerResult> {
+  const logger = deps.logger ?? silentLogger;
+  const { ctx, walDir } = o;
+  const spool = deps.spool;
+  const env = o.env ?? process.env;
+  const release = await lockWorker(spool);
+  if (!release) return { archived: [], skipped: 'another-worker' };
+  const beat = setInterval(() => void heartbeat(spool), HEARTBEAT_MS);
+  const repoId = `${ctx.repository.name}:${ctx.target}`;
+  const skip = new Set(o.skip);
+  const archived: string[] = [];
+  let failed: WalWorkerResult['failed'];
+  try {
+    await withRepository(
+      ctx.repository.name,
+      ctx.repository.config,
+      async (repo) => {
+        const max = o.maxFiles ?? 1024;
+        while (!failed && archived.length < max) {
+          const ready = (await readyFiles(walDir)).filter(
+            (n) => !skip.has(n) && !existsSync(join(spool, 'ok', n)),
+          );
+          if (ready.length === 0) break;
+          const batch = ready.slice(0, Math.min(max - archived.length, Math.max(o.parallel, 1) * 4));
+          await eachLimited(batch, Math.max(o.parallel, 1), async (name) => {
+            if (failed) return;
+            skip.add(name);
+            const filePath = join(walDir, name);
+            await claim(spool, name);
+            try {
+              const r = await archiveWalFile(repo, ctx, filePath, env, new Date(), logger);
+              // PostgreSQL may have archived it through its own call meanwhile: no record then.
+              if (existsSync(join(walDir, 'archive_status', `${name}.ready`)))
+                await recordPushed(spool, name, filePath, r.key, repoId, r.sha256);
+              archived.push(name);
+            } catch (err) {
+              failed = { file: name, error: (err as Error).message };
+              logger.warn(`background archiving of ${name} failed; its own call will retry it`, {
+                error: (err as Error).message,
+              });
+            } finally {
+              await unclaim(spool, name);
+            }
+          });
+        }
+      },
+      logger,
+    );
+  } catch (err) {
+    failed = { file: '', error: (err as Error).message };
+    logger.warn('the background worker stopped', { error: (err as Error).message });
+  } finally {
+    clearInterval(beat);
+    if (failed) await markWorkerFailed(spool);
+    await release();
+  }
+  return { archived, ...(failed ? { failed } : {}) };
+}
+
+export interface StartWorkerOptions {
+  walDir: string;
+  spool: string;
+  skip: string;
+  config?: string | undefined;
+  repo?: string | undefined;
+  target?: string | undefined;
+  parallel: number;
+}
+
+const LOG_LIMIT = 1024 * 1024;
+
+/**
+ * Starts the worker as a detached process running this same dbops (it outlives the call, as
+ * PostgreSQL waits for the call's process only). Its stderr goes to `<spool>/worker.log`, since
+ * nobody reads a detached process's output; the log is cut back when it passes 1 MB.
+ */
+export function startWalWorker(o: StartWorkerOptions): void {
+  const entry = process.argv[1];
+  if (!entry) return;
+  mkdirSync(o.spool, { recursive: true, mode: 0o700 });
+  const log = join(o.spool, 'worker.log');
+  try {
+    if (statSync(log).size > LOG_LIMIT) truncateSync(log, 0);
+  } catch {
+    // no log yet
+  }
+  const fd = openSync(log, 'a', 0o600);
+  try {
+    const args = [
+      entry,
+      ...(o.config !== undefined ? ['--config', resolve(o.config)] : []),
+      ...(o.repo !== undefined ? ['--repo', o.repo] : []),
+      ...(o.target !== undefined ? ['--target', o.target] : []),
+      'wal',
+      'push-worker',
+      '--parallel',
+      String(o.parallel),
+      '--skip',
+      o.skip,
+      resolve(o.walDir),
+    ];
+    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'ignore', fd] });
+    child.on('error', () => {});
+    child.unref();
+  } finally {
+    closeSync(fd);
+  }
+}
