@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod.js';
 
 import { analyzeSectionSchema } from './sections/analyze.js';
 import { anonymizeSectionSchema } from './sections/anonymize.js';

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import pg from '../connections/postgres/pg.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';

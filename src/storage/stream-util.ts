@@ -11,9 +11,16 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortReason(signal);
 }
 
-/** Calls `onAbort` when the signal fires; returns the function that unregisters it. */
+/**
+ * Calls `listener` when the signal fires — at once when it already has (an 'abort' event never
+ * fires twice, so a listener added late would wait forever); returns the function that unregisters it.
+ */
 export function onAbort(signal: AbortSignal | undefined, listener: () => void): () => void {
   if (!signal) return () => {};
+  if (signal.aborted) {
+    listener();
+    return () => {};
+  }
   signal.addEventListener('abort', listener, { once: true });
   return () => signal.removeEventListener('abort', listener);
 }

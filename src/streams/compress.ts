@@ -10,6 +10,7 @@ import {
   type CompressionAlgorithm,
   type CompressionSpec,
 } from './compression-spec.js';
+import { cachedProbe } from '../tools/probe-cache.js';
 import { ChildProcessStage } from './child-process-stage.js';
 
 export {
@@ -79,11 +80,16 @@ const binaryVersions = new Map<string, Promise<string | undefined>>();
 function zstdBinaryVersion(binary: string): Promise<string | undefined> {
   let cached = binaryVersions.get(binary);
   if (!cached) {
-    cached = new Promise((resolve) => {
-      execFile(binary, ['--version'], { timeout: 10_000 }, (err, stdout) => {
-        resolve(err ? undefined : /v?(\d+\.\d+\.\d+)/.exec(stdout)?.[1]);
-      });
-    });
+    cached = cachedProbe(
+      'version',
+      binary,
+      () =>
+        new Promise<string | undefined>((resolve) => {
+          execFile(binary, ['--version'], { timeout: 10_000 }, (err, stdout) => {
+            resolve(err ? undefined : /v?(\d+\.\d+\.\d+)/.exec(stdout)?.[1]);
+          });
+        }),
+    );
     binaryVersions.set(binary, cached);
   }
   return cached;

@@ -1,7 +1,11 @@
-import { ToolError } from '../errors.js';
 import { execFile } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { basename } from 'node:path';
+
+import { ToolError } from '../errors.js';
 
 import { installHint } from './install-hint.js';
+import { cachedProbe } from './probe-cache.js';
 import { findExecutables, pathDirs, postgresBinDirs } from './search-path.js';
 import { parseMongoToolVersion, parsePostgresToolVersion } from './versions.js';
 
@@ -18,33 +22,52 @@ export type MongoTool = 'mongodump' | 'mongorestore';
 
 const versionCache = new Map<string, Promise<{ major: number; version: string } | undefined>>();
 
-async function versionOf(path: string, parse: typeof parsePostgresToolVersion) {
+function versionOf(path: string, parse: typeof parsePostgresToolVersion, cacheable = true) {
   let cached = versionCache.get(path);
   if (!cached) {
     // node:child_process, not execa: this runs before every dump and restore, and execa's import
     // alone costs ~300 ms on a loaded machine.
-    cached = new Promise((resolve) =>
-      execFile(
-        path,
-        ['--version'],
-        { timeout: 10_000, env: { ...process.env, LC_MESSAGES: 'C' } },
-        (err, stdout, stderr) => resolve(err ? undefined : parse(`${String(stdout)}\n${String(stderr)}`)),
-      ),
-    );
+    const ask = () =>
+      new Promise<{ major: number; version: string } | undefined>((resolve) =>
+        execFile(
+          path,
+          ['--version'],
+          { timeout: 10_000, env: { ...process.env, LC_MESSAGES: 'C' } },
+          (err, stdout, stderr) => resolve(err ? undefined : parse(`${String(stdout)}\n${String(stderr)}`)),
+        ),
+      );
+    cached = cacheable ? cachedProbe('version', path, ask) : ask();
     versionCache.set(path, cached);
   }
   return cached;
 }
 
+/**
+ * Debian's /usr/bin/pg_dump is postgresql-common's pg_wrapper, a Perl script that runs one of the
+ * real binaries in /usr/lib/postgresql/N/bin; those are candidates themselves, so the wrapper is
+ * asked (and trusted) only when it is all there is. Its answer is never cached: it changes when
+ * another major is installed, not when the wrapper does.
+ */
+function isWrapper(path: string): boolean {
+  try {
+    return basename(realpathSync(path)) === 'pg_wrapper';
+  } catch {
+    return false;
+  }
+}
+
 /** Every installed copy of a PostgreSQL client tool with its version, best location first. */
 export async function listPostgresTools(name: PostgresClientTool, env = process.env): Promise<FoundTool[]> {
   const paths = findExecutables(name, await postgresBinDirs(env, name));
-  const found: FoundTool[] = [];
-  for (const path of paths) {
-    const v = await versionOf(path, parsePostgresToolVersion);
-    if (v) found.push({ name, path, ...v });
-  }
-  return found;
+  const wrappers = new Set(paths.filter(isWrapper));
+  const wanted = wrappers.size < paths.length ? paths.filter((p) => !wrappers.has(p)) : paths;
+  const versions = await Promise.all(
+    wanted.map((p) => versionOf(p, parsePostgresToolVersion, !wrappers.has(p))),
+  );
+  return wanted.flatMap((path, i) => {
+    const v = versions[i];
+    return v ? [{ name, path, ...v }] : [];
+  });
 }
 
 /**

@@ -3,6 +3,8 @@ import { existsSync, realpathSync } from 'node:fs';
 import { access, constants, readdir, realpath } from 'node:fs/promises';
 import path, { delimiter, join } from 'node:path';
 
+import { cachedProbe } from './probe-cache.js';
+
 export interface BinDirCandidate {
   dir: string;
   /** Where the candidate came from, for logs and the "not found" message. */
@@ -104,10 +106,17 @@ export async function gatherBinDirSources(
   const pgConfig = await findOnPath('pg_config', env);
   if (pgConfig) {
     // node:child_process rather than execa: this runs on start-up paths where execa's import cost shows.
-    const bindir = await new Promise<string>((resolve) =>
-      execFile(pgConfig, ['--bindir'], { timeout: 10_000 }, (err, stdout) =>
-        resolve(err ? '' : String(stdout).trim()),
-      ),
+    // Debian's pg_config is a wrapper whose answer follows the installed majors: they key the cache.
+    const bindir = await cachedProbe(
+      'bindir',
+      pgConfig,
+      () =>
+        new Promise<string | undefined>((resolve) =>
+          execFile(pgConfig, ['--bindir'], { timeout: 10_000 }, (err, stdout) =>
+            resolve(err ? undefined : String(stdout).trim() || undefined),
+          ),
+        ),
+      sources.debianMajors.slice().sort().join(','),
     );
     if (bindir) sources.pgConfigBindir = bindir;
   }
@@ -119,14 +128,22 @@ export async function gatherBinDirSources(
  * else the directory of `anchor` on PATH, pg_config --bindir, Debian/Ubuntu and Homebrew
  * locations, then the rest of PATH.
  */
-export async function postgresBinDirs(
-  env: NodeJS.ProcessEnv = process.env,
-  anchor = 'initdb',
-): Promise<string[]> {
-  const candidates = binDirCandidates(await gatherBinDirSources(env, anchor)).map((c) => c.dir);
-  if (env.DBOPS_PG_BINDIR?.trim()) return candidates;
-  return [...new Set([...candidates, ...pathDirs(env)])];
+export function postgresBinDirs(env: NodeJS.ProcessEnv = process.env, anchor = 'initdb'): Promise<string[]> {
+  // One search per process and question: a backup asks for pg_dump twice (discovery, then choice).
+  const key = JSON.stringify([anchor, env.DBOPS_PG_BINDIR ?? null, env.PATH ?? null]);
+  let dirs = binDirsMemo.get(key);
+  if (!dirs) {
+    dirs = (async () => {
+      const candidates = binDirCandidates(await gatherBinDirSources(env, anchor)).map((c) => c.dir);
+      if (env.DBOPS_PG_BINDIR?.trim()) return candidates;
+      return [...new Set([...candidates, ...pathDirs(env)])];
+    })();
+    binDirsMemo.set(key, dirs);
+  }
+  return dirs;
 }
+
+const binDirsMemo = new Map<string, Promise<string[]>>();
 
 export function pathDirs(env: NodeJS.ProcessEnv = process.env): string[] {
   return (env.PATH ?? '').split(delimiter).filter(Boolean);

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { z } from 'zod';
+import { z } from '../../config/zod.js';
 
 import { ChecksFailed } from '../../errors.js';
 import type { Repository } from '../../storage/repository.js';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import pg from 'pg';
+import pg from '../../connections/postgres/pg.js';
 
 import { redactUrl } from '../../connections/redact.js';
 import { quoteIdent } from '../../connections/postgres/quote.js';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
+import { userCacheDir } from '../../cache-dir.js';
 import type { Config, EncryptionConfig, RepositoryConfig } from '../../config/schema.js';
 import type { WalSection } from '../../config/sections/wal.js';
 import { ConfigError } from '../../errors.js';
@@ -128,10 +128,6 @@ export function walEncryptOptions(
  * are cached — a local repository (an S3 one may hold credentials, and loads the AWS SDK anyway)
  * and no `${VAR}` in the sections used, so the cache never holds a value from the environment.
  */
-function cacheDir(): string {
-  return join(tmpdir(), `dbops-${process.getuid?.() ?? 'user'}`);
-}
-
 function cacheKey(configText: string, configPath: string, selection: WalSelection): string {
   return createHash('sha256')
     .update(
@@ -167,8 +163,11 @@ export async function loadWalContext(
   } catch {
     text = undefined; // the full loader reports a missing explicit file properly
   }
+  const dir = text !== undefined ? userCacheDir() : undefined;
   const cacheFile =
-    text !== undefined ? join(cacheDir(), `wal-context-${cacheKey(text, path, selection)}.json`) : undefined;
+    dir !== undefined && text !== undefined
+      ? join(dir, `wal-context-${cacheKey(text, path, selection)}.json`)
+      : undefined;
   if (cacheFile) {
     try {
       return JSON.parse(readFileSync(cacheFile, 'utf8')) as WalContext;
@@ -186,7 +185,6 @@ export async function loadWalContext(
     (await usedSectionsArePlain(text, ctx))
   ) {
     try {
-      mkdirSync(cacheDir(), { recursive: true, mode: 0o700 });
       const tmp = `${cacheFile}.${process.pid}.tmp`;
       writeFileSync(tmp, JSON.stringify(ctx), { mode: 0o600 });
       renameSync(tmp, cacheFile);

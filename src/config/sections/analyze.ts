@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../zod.js';
 
 /**
  * The `analyze:` section of the config file. Every check has its thresholds here, with the

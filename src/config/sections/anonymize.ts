@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../zod.js';
 
 /**
  * The `anonymize:` section: who a data subject is (subjects), what to do with every column

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../zod.js';
 
 /**
  * The `wal:` section: continuous WAL archiving (archive_command / restore_command) and its

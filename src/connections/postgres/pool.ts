@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import pg from 'pg';
+import pg from './pg.js';
 
 import type { TlsConfig } from '../../config/schema.js';
 import { ConfigError } from '../../errors.js';

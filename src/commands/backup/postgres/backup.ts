@@ -11,7 +11,6 @@ import { canPipeToZstd, storeDumpPiped } from '../store-piped.js';
 import { storeStream } from '../store-stream.js';
 import { withTempDir } from '../temp-dir.js';
 import { pgDumpArgs, type PostgresDumpFormat } from './commands.js';
-import { packDirectory } from './directory-tar.js';
 import { countRows } from './row-counts.js';
 
 export interface PostgresBackupOptions {
@@ -216,6 +215,8 @@ async function dumpDirectory(
       });
       const { startTool } = await import('../../../tools/run-tool.js');
       await startTool('pg_dump', binary, args, { env, stdout: 'ignore', signal: input.signal }).done;
+      // tar-stream is loaded for directory dumps only (start-up time of the default custom format).
+      const { packDirectory } = await import('./directory-tar.js');
       return storeStream(input.repo, packDirectory(dir), {
         key: input.keyFor(`db.tar${input.suffix}`),
         content: POSTGRES_CONTENT.directory,

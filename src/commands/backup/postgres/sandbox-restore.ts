@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import pg from '../../../connections/postgres/pg.js';
 
 import { quoteIdent } from '../../../connections/postgres/quote.js';
 import type { ResolvedPostgresTarget } from '../../../connections/target.js';
