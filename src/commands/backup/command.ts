@@ -7,6 +7,7 @@ import { render } from '../../cli/render/output.js';
 import { formatBytes, formatDuration, keyValues, table } from '../../cli/render/table.js';
 import type { BackupSummary } from './catalogue.js';
 import type { BackupRunResult } from './run-backup.js';
+import type { BackupListWal } from './run-catalogue.js';
 import { positiveInt, nonNegativeInt, collect } from '../../cli/option-parsers.js';
 
 function isoDate(value: string): Date {
@@ -166,6 +167,22 @@ export function register(program: Command): void {
       },
     );
 
+  /** One line per target with archived WAL, the way an operator reads PITR coverage. */
+  const walLine = (w: BackupListWal): string => {
+    const ranges = w.timelines
+      .map(
+        (t) =>
+          `timeline ${t.timeline} ${t.first}..${t.last} (${t.segments} segments${t.missing ? `, ${t.missing} MISSING` : ''})`,
+      )
+      .join('; ');
+    const age = w.ageSeconds === undefined ? '' : `, newest archived ${w.ageSeconds} s ago`;
+    const covered = w.backups.filter((b) => b.restorable).length;
+    const physical = w.backups.length
+      ? `, physical backups with all their WAL: ${covered}/${w.backups.length}`
+      : '';
+    return `WAL of ${w.target}: ${ranges || 'none archived'}${age}${physical}`;
+  };
+
   backup
     .command('list')
     .description(
@@ -184,7 +201,8 @@ export function register(program: Command): void {
           (r.backups.length ? summaryRows(r.backups) : `no backups in ${r.location}`) +
           (r.incomplete
             ? `\n${r.incomplete} incomplete backup(s) without a manifest (not usable; prune removes them after a day)`
-            : ''),
+            : '') +
+          r.wal.map((w) => `\n${walLine(w)}`).join(''),
       });
     });
 

@@ -158,6 +158,65 @@ async function serverBacklog(
  * and whether each physical backup has its WAL. Exit 1 (ok: false) on a gap, a backup without
  * its WAL, an archive older than max-age, or a backlog above max-backlog.
  */
+/** What the repository holds for one target's WAL: ranges, gaps, age, and which base backups it covers. */
+export interface ArchiveSummary {
+  archive: ArchiveInfo | undefined;
+  timelines: TimelineStatus[];
+  historyFiles: string[];
+  newestSegment: string | undefined;
+  newestArchivedAt: string | undefined;
+  ageSeconds: number | undefined;
+  backups: BackupWalStatus[];
+}
+
+/** The archive side of `wal status`, also shown by `backup list`. */
+export async function archiveSummary(repo: Repository, target: string, now: Date): Promise<ArchiveSummary> {
+  const archive = await readArchiveInfo(repo, target);
+  const segmentSize = archive?.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+  const listed = await listArchivedWal(repo, target);
+  const segments = listed.filter((l) => parseWalFileName(l.name).kind === 'segment');
+  const timelines = timelinesOf(
+    segments.map((s) => s.name),
+    segmentSize,
+  );
+  const names = new Set(segments.map((s) => s.name));
+  const newest = segments.reduce<ListedWal | undefined>(
+    (a, b) => (!a || b.modified > a.modified ? b : a),
+    undefined,
+  );
+  const ageSeconds = newest
+    ? Math.max(0, Math.round((now.getTime() - newest.modified.getTime()) / 1000))
+    : undefined;
+
+  const { scanCatalogue } = await import('../backup/catalogue.js');
+  const scan = await scanCatalogue(repo, target);
+  const backups: BackupWalStatus[] = [];
+  for (const b of scan.backups) {
+    const p = b.manifest.physical;
+    if (b.manifest.kind !== 'physical' || !p) continue;
+    const needed = segmentsForBackup(p.timeline, p.startLsn, p.stopLsn, segmentSize);
+    const missing = needed.filter((n) => !names.has(n));
+    backups.push({
+      id: b.id,
+      timeline: p.timeline,
+      startLsn: p.startLsn,
+      stopLsn: p.stopLsn,
+      finishedAt: b.manifest.finishedAt,
+      restorable: missing.length === 0,
+      missing,
+    });
+  }
+  return {
+    archive,
+    timelines,
+    historyFiles: listed.filter((l) => l.name.endsWith('.history')).map((l) => l.name),
+    newestSegment: [...names].sort().pop(),
+    newestArchivedAt: newest?.modified.toISOString(),
+    ageSeconds,
+    backups,
+  };
+}
+
 export async function walStatus(
   o: WalStatusOptions,
   deps: { logger?: Logger } = {},
@@ -171,42 +230,8 @@ export async function walStatus(
     ctx.repository.name,
     ctx.repository.config,
     async (repo) => {
-      const archive = await readArchiveInfo(repo, ctx.target);
-      const segmentSize = archive?.segmentSize ?? DEFAULT_SEGMENT_SIZE;
-      const listed = await listArchivedWal(repo, ctx.target);
-      const segments = listed.filter((l) => parseWalFileName(l.name).kind === 'segment');
-      const timelines = timelinesOf(
-        segments.map((s) => s.name),
-        segmentSize,
-      );
-      const names = new Set(segments.map((s) => s.name));
-      const newest = segments.reduce<ListedWal | undefined>(
-        (a, b) => (!a || b.modified > a.modified ? b : a),
-        undefined,
-      );
-      const newestByName = [...names].sort().pop();
-      const ageSeconds = newest
-        ? Math.max(0, Math.round((now.getTime() - newest.modified.getTime()) / 1000))
-        : undefined;
-
-      const { scanCatalogue } = await import('../backup/catalogue.js');
-      const scan = await scanCatalogue(repo, ctx.target);
-      const backups: BackupWalStatus[] = [];
-      for (const b of scan.backups) {
-        const p = b.manifest.physical;
-        if (b.manifest.kind !== 'physical' || !p) continue;
-        const needed = segmentsForBackup(p.timeline, p.startLsn, p.stopLsn, segmentSize);
-        const missing = needed.filter((n) => !names.has(n));
-        backups.push({
-          id: b.id,
-          timeline: p.timeline,
-          startLsn: p.startLsn,
-          stopLsn: p.stopLsn,
-          finishedAt: b.manifest.finishedAt,
-          restorable: missing.length === 0,
-          missing,
-        });
-      }
+      const { archive, timelines, historyFiles, newestSegment, newestArchivedAt, ageSeconds, backups } =
+        await archiveSummary(repo, ctx.target, now);
       const server = o.server ? await serverBacklog(o.server, logger) : undefined;
 
       const problems: string[] = [];
@@ -233,9 +258,9 @@ export async function walStatus(
         location: repo.location,
         archive,
         timelines,
-        historyFiles: listed.filter((l) => l.name.endsWith('.history')).map((l) => l.name),
-        newestSegment: newestByName,
-        newestArchivedAt: newest?.modified.toISOString(),
+        historyFiles,
+        newestSegment,
+        newestArchivedAt,
         ageSeconds,
         backups,
         server,

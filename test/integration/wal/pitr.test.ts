@@ -115,6 +115,17 @@ describe('point-in-time recovery through dbops wal push / fetch (local repositor
     expect(s.backups).toHaveLength(1);
     expect(s.backups[0]!.restorable).toBe(true);
     expect(s.server.ready).toBe(0);
+    // backup list carries the same coverage, one line per target.
+    const list = await c.dbops(['--format', 'json', 'backup', 'list']);
+    expect(list.exitCode, list.stderr).toBe(0);
+    const wal = json<{ wal: { timelines: { missing: number }[]; backups: { restorable: boolean }[] }[] }>(
+      list,
+    ).wal;
+    expect(wal).toHaveLength(1);
+    expect(wal[0]!.timelines[0]!.missing).toBe(0);
+    expect(wal[0]!.backups).toEqual([expect.objectContaining({ restorable: true })]);
+    const table = await c.dbops(['backup', 'list']);
+    expect(table.stdout).toMatch(/WAL of .*timeline 1 .*physical backups with all their WAL: 1\/1/);
   });
 
   it('wal setup sees the archive_command already in place and proposes archive_timeout', async () => {
