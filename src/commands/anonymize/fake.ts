@@ -1,4 +1,5 @@
-import { Faker, en, type Randomizer } from '@faker-js/faker';
+import type { Faker, Randomizer } from '@faker-js/faker';
+import { faker as fakerEn } from '@faker-js/faker/locale/en';
 
 import type { FakeKind } from '../../config/sections/anonymize.js';
 
@@ -44,7 +45,11 @@ function sfc32Randomizer(): Randomizer {
 
 function faker(): Faker {
   if (!instance) {
-    instance = new Faker({ locale: [en], randomizer: sfc32Randomizer() });
+    // The package root imports every locale (~1 s of start-up on a busy machine, most of a subject
+    // erasure's time); the `locale/en` entry loads only en + base, and the class comes from its
+    // instance. The definitions are en with base as fallback: identical values for every kind.
+    const FakerClass = fakerEn.constructor as typeof Faker;
+    instance = new FakerClass({ locale: [fakerEn.rawDefinitions], randomizer: sfc32Randomizer() });
     instance.setDefaultRefDate(new Date('2024-01-01T00:00:00Z'));
   }
   return instance;
@@ -58,20 +63,27 @@ function faker(): Faker {
  * variety matters more than realism (uuid, ip, ipv6) are computed from the seed directly.
  */
 const POOL_SIZE = 8192;
-const pools = new Map<FakeKind, string[]>();
+const pools = new Map<FakeKind, (string | undefined)[]>();
 
-function pool(kind: FakeKind): string[] {
+/**
+ * Entry i of a pool is a pure function of (kind, i) — faker is re-seeded for each — so entries
+ * are generated on first use: an erasure touching four values costs four generations, not
+ * 4 × 8192 (~1 s), and a large copy fills the pool within its first few thousand rows.
+ */
+function poolEntry(kind: FakeKind, index: number): string {
   let p = pools.get(kind);
   if (!p) {
-    p = new Array<string>(POOL_SIZE);
-    const f = faker();
-    for (let i = 0; i < POOL_SIZE; i++) {
-      f.seed([0x64626f70, i, 0x616e6f6e, kind.length]);
-      p[i] = generate(f, kind);
-    }
+    p = new Array<string | undefined>(POOL_SIZE).fill(undefined);
     pools.set(kind, p);
   }
-  return p;
+  let v = p[index];
+  if (v === undefined) {
+    const f = faker();
+    f.seed([0x64626f70, index, 0x616e6f6e, kind.length]);
+    v = generate(f, kind);
+    p[index] = v;
+  }
+  return v;
 }
 
 export function fakeValue(kind: FakeKind, seed: Buffer): string {
@@ -87,10 +99,8 @@ export function fakeValue(kind: FakeKind, seed: Buffer): string {
       const h = seed.toString('hex', 0, 16);
       return Array.from({ length: 8 }, (_, i) => h.slice(i * 4, i * 4 + 4).replace(/^0+(?=.)/, '')).join(':');
     }
-    default: {
-      const p = pool(kind);
-      return p[seed.readUInt32BE(0) % POOL_SIZE]!;
-    }
+    default:
+      return poolEntry(kind, seed.readUInt32BE(0) % POOL_SIZE);
   }
 }
 

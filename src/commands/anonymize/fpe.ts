@@ -29,24 +29,6 @@ function bitLengthW(n: Words): number {
   return 0;
 }
 
-function fnv32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
-
-/** Keeps the low `bits` bits, in place. */
-function maskBitsW(n: Words, bits: number): void {
-  for (let i = 0; i < W; i++) {
-    const k = bits - i * 32;
-    if (k <= 0) n[i] = 0;
-    else if (k < 32) n[i] = (n[i]! & (0xffffffff >>> (32 - k))) >>> 0;
-  }
-}
-
 function shrW(n: Words, s: number): Words {
   const out = zero();
   const ws = s >>> 5;
@@ -110,35 +92,50 @@ function fromWords(n: Words): bigint {
   return r;
 }
 
-function roundValue(key: MaskKey, round: number, tweak: number, half: Words, bits: number): Words {
-  // Block: round byte, 24-bit tweak, then the half (< 2^96) in bytes 4..15, big-endian.
-  const out = key.prfWords(((round << 24) | (tweak & 0xffffff)) >>> 0, half[2]!, half[1]!, half[0]!);
-  const r = [out[3]! >>> 0, out[2]! >>> 0, out[1]! >>> 0, out[0]! >>> 0, 0, 0];
-  maskBitsW(r, bits);
-  return r;
+/** Word k (0 = lowest) of the mask keeping the low `bits` bits. */
+function maskWord(bits: number, k: number): number {
+  const left = bits - k * 32;
+  if (left <= 0) return 0;
+  return left >= 32 ? 0xffffffff : 0xffffffff >>> (32 - left);
 }
 
+/*
+ * Halves stay under 96 bits, so the rounds run on three 32-bit words held in locals: no array per
+ * round (allocation and GC were half the cost of a permuted e-mail). Same arithmetic as the word
+ * arrays: c = (a + PRF(round, tweak, b)) mod 2^m, the PRF block being the round byte, the 24-bit
+ * tweak and b in bytes 4..15, big-endian; the PRF's low 96 bits are its last three words.
+ */
 function feistel(key: MaskKey, n: Words, bits: number, tweak: number): Words {
   const u = Math.floor(bits / 2);
   const v = bits - u;
-  let a = shrW(n, v);
-  let b = n.slice();
-  maskBitsW(b, v);
+  const hi = shrW(n, v);
+  let a0 = hi[0]!;
+  let a1 = hi[1]!;
+  let a2 = hi[2]!;
+  let b0 = (n[0]! & maskWord(v, 0)) >>> 0;
+  let b1 = (n[1]! & maskWord(v, 1)) >>> 0;
+  let b2 = (n[2]! & maskWord(v, 2)) >>> 0;
+  const mu0 = maskWord(u, 0);
+  const mu1 = maskWord(u, 1);
+  const mu2 = maskWord(u, 2);
+  const mv0 = maskWord(v, 0);
+  const mv1 = maskWord(v, 1);
+  const mv2 = maskWord(v, 2);
+  const t = tweak & 0xffffff;
   for (let i = 0; i < ROUNDS; i++) {
-    const m = i % 2 === 0 ? u : v;
-    const r = roundValue(key, i, tweak, b, m);
-    const c = zero();
-    let carry = 0;
-    for (let k = 0; k < W; k++) {
-      const s = a[k]! + r[k]! + carry;
-      c[k] = s >>> 0;
-      carry = s > 0xffffffff ? 1 : 0;
-    }
-    maskBitsW(c, m);
-    a = b;
-    b = c;
+    const odd = (i & 1) === 1;
+    const out = key.prfWords(((i << 24) | t) >>> 0, b2, b1, b0);
+    const s0 = a0 + (out[3]! >>> 0);
+    const s1 = a1 + (out[2]! >>> 0) + (s0 > 0xffffffff ? 1 : 0);
+    const s2 = a2 + (out[1]! >>> 0) + (s1 > 0xffffffff ? 1 : 0);
+    a0 = b0;
+    a1 = b1;
+    a2 = b2;
+    b0 = (s0 & (odd ? mv0 : mu0)) >>> 0;
+    b1 = (s1 & (odd ? mv1 : mu1)) >>> 0;
+    b2 = (s2 & (odd ? mv2 : mu2)) >>> 0;
   }
-  return joinW(a, b, v);
+  return joinW([a0, a1, a2, 0, 0, 0], [b0, b1, b2, 0, 0, 0], v);
 }
 
 function permuteIndexW(key: MaskKey, n: Words, domain: Words, tweak: number): Words {
@@ -204,43 +201,76 @@ function alphabetOf(ch: string, hex: boolean): string | undefined {
 /** Maskable characters per block: 36 letters ≈ 170 bits keeps each Feistel half under 96 bits. */
 const BLOCK_CHARS = 36;
 
+function charOf(radix: number, d: number): number {
+  if (radix === 16) return 87 + d;
+  if (radix === -16) return 55 + d;
+  return radix === 26 ? 97 + d : 65 + d;
+}
+
 /**
  * Text: a bijection on the strings of the same "shape" (length, class of each position, other
  * characters in place). Long strings are permuted in independent blocks, each tweaked by its
  * position and shape, which keeps the whole map a bijection.
  */
 export function permuteText(key: MaskKey, value: string, options: { hex?: boolean } = {}): string {
+  // Works on UTF-16 code units and char codes (no per-character strings): characters outside the
+  // alphabets, surrogate halves included, stay in place, so this equals a per-code-point walk.
   const hex = options.hex ?? false;
-  const chars = [...value];
+  const len = value.length;
+  const codes = new Array<number>(len);
   const positions: number[] = [];
-  const alphabets: string[] = [];
-  let shape = '';
-  for (let i = 0; i < chars.length; i++) {
-    const alphabet = alphabetOf(chars[i]!, hex);
-    if (alphabet) {
+  const radixes: number[] = [];
+  const digits: number[] = [];
+  let shapeHash = 0x811c9dc5;
+  for (let i = 0; i < len; i++) {
+    const c = value.charCodeAt(i);
+    codes[i] = c;
+    // Alphabet codes: 10 digits, 26 lower, -26 upper, 16 lower hex (with digits), -16 upper hex.
+    let radix = 0;
+    let digit = 0;
+    let shape = c;
+    if (c >= 48 && c <= 57) {
+      radix = hex ? 16 : 10;
+      digit = c - 48;
+      shape = hex ? 104 : 100; // 'h' : 'd'
+    } else if (c >= 97 && c <= 122 && (!hex || c <= 102)) {
+      radix = hex ? 16 : 26;
+      digit = hex ? c - 87 : c - 97;
+      shape = hex ? 104 : 108; // 'h' : 'l'
+    } else if (c >= 65 && c <= 90 && (!hex || c <= 70)) {
+      radix = hex ? -16 : -26;
+      digit = hex ? c - 55 : c - 65;
+      shape = hex ? 104 : 117; // 'h' : 'u'
+    }
+    if (radix !== 0) {
       positions.push(i);
-      alphabets.push(alphabet);
-      shape += alphabet === DIGITS ? 'd' : alphabet.length === 16 ? 'h' : alphabet === LOWER ? 'l' : 'u';
-    } else shape += chars[i];
+      radixes.push(radix);
+      digits.push(digit);
+    }
+    shapeHash ^= shape;
+    shapeHash = Math.imul(shapeHash, 0x01000193) >>> 0;
   }
-  const shapeHash = fnv32(shape);
   for (let start = 0; start < positions.length; start += BLOCK_CHARS) {
     const end = Math.min(positions.length, start + BLOCK_CHARS);
     const n = zero();
     const domain = zero();
     domain[0] = 1;
     for (let j = start; j < end; j++) {
-      const alphabet = alphabets[j]!;
-      mulAddW(n, alphabet.length, alphabet.indexOf(chars[positions[j]!]!));
-      mulAddW(domain, alphabet.length, 0);
+      const radix = Math.abs(radixes[j]!);
+      mulAddW(n, radix, digits[j]!);
+      mulAddW(domain, radix, 0);
     }
     const p = permuteIndexW(key, n, domain, (shapeHash ^ Math.imul(start + 1, 0x9e3779b1)) >>> 0);
     for (let j = end - 1; j >= start; j--) {
-      const alphabet = alphabets[j]!;
-      chars[positions[j]!] = alphabet[divModW(p, alphabet.length)]!;
+      const radix = radixes[j]!;
+      const d = divModW(p, Math.abs(radix));
+      codes[positions[j]!] =
+        d < 10 && (radix === 10 || radix === 16 || radix === -16) ? 48 + d : charOf(radix, d);
     }
   }
-  return chars.join('');
+  let out = '';
+  for (let i = 0; i < len; i += 4096) out += String.fromCharCode(...codes.slice(i, i + 4096));
+  return out;
 }
 
 /**

@@ -111,22 +111,35 @@ export class CopyRowMasker extends Transform {
   }
 
   private maskLines(block: string): string {
-    const lines = block.split('\n');
-    lines.pop();
-    const out: string[] = new Array(lines.length);
-    for (let li = 0; li < lines.length; li++) {
-      const fields = lines[li]!.split('\t');
-      for (let i = 0; i < this.maskers.length; i++) {
-        const masker = this.maskers[i];
-        if (!masker) continue;
-        const raw = fields[i];
-        if (raw === undefined || raw === '\\N') continue;
-        const masked = masker(decodeCopyField(raw), this.ctx);
-        fields[i] = masked === null || masked === DROP ? '\\N' : encodeCopyField(masked);
-      }
-      out[li] = fields.join('\t');
-    }
-    this.rows += lines.length;
-    return `${out.join('\n')}\n`;
+    const { text, rows } = maskCopyBlock(block, this.maskers, this.ctx);
+    this.rows += rows;
+    return text;
   }
+}
+
+/**
+ * Masks a block of complete COPY text lines (each ending in a newline) at the given column
+ * positions; shared by the in-process masker and the worker threads.
+ */
+export function maskCopyBlock(
+  block: string,
+  maskers: readonly (FieldMasker | undefined)[],
+  ctx: MaskContext,
+): { text: string; rows: number } {
+  const lines = block.split('\n');
+  lines.pop();
+  const out: string[] = new Array<string>(lines.length);
+  for (let li = 0; li < lines.length; li++) {
+    const fields = lines[li]!.split('\t');
+    for (let i = 0; i < maskers.length; i++) {
+      const masker = maskers[i];
+      if (!masker) continue;
+      const raw = fields[i];
+      if (raw === undefined || raw === '\\N') continue;
+      const masked = masker(decodeCopyField(raw), ctx);
+      fields[i] = masked === null || masked === DROP ? '\\N' : encodeCopyField(masked);
+    }
+    out[li] = fields.join('\t');
+  }
+  return { text: lines.length ? `${out.join('\n')}\n` : '', rows: lines.length };
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import type { PoolClient } from 'pg';
 import pgCopyStreams from 'pg-copy-streams';
@@ -20,6 +21,7 @@ import { isExcluded, assertNoProblems, buildMaskingPlan, type TablePlan } from '
 import { describeRule } from '../rules.js';
 import { readCatalog } from './catalog.js';
 import { CopyRowMasker, type FieldMasker } from './copy-text.js';
+import { MaskWorkerPool, PooledRowMasker, type WorkerColumn } from './mask-pool.js';
 import { exactPattern, transferSchemaSection } from './schema-transfer.js';
 
 export interface CopyTableResult {
@@ -211,13 +213,14 @@ async function copyTables(
     }
     const results: CopyTableResult[] = [];
     const queue = [...tables];
+    const workers = new LazyPool(input.key, Math.max(1, Math.min(jobs, availableParallelism())));
     const totalEstimate = tables.reduce((n, t) => n + t.table.estimatedRows, 0);
     let copied = 0;
     progress.start('masked copy', totalEstimate || undefined);
     const worker = async () => {
       for (let tp = queue.shift(); tp; tp = queue.shift()) {
         if (input.signal?.aborted) throw input.signal.reason ?? new Error('aborted');
-        const r = await copyOneTable(readerPool, dst, tp, input, snapshotId, (n) => {
+        const r = await copyOneTable(readerPool, dst, tp, input, snapshotId, workers, (n) => {
           copied += n;
           progress.update(copied);
         });
@@ -229,11 +232,33 @@ async function copyTables(
       await Promise.all(Array.from({ length: Math.min(jobs, Math.max(1, tables.length)) }, worker));
     } finally {
       progress.stop();
+      await workers.close();
     }
     return { results, snapshot: snapshotId ? 'shared' : 'per-table' };
   } finally {
     await coordinator.query('rollback').catch(() => {});
     coordinator.release();
+  }
+}
+
+/**
+ * Tables with at least this many (estimated) rows are masked in worker threads; smaller ones in
+ * this thread, where starting workers would cost more than the masking.
+ */
+export const WORKER_MIN_ROWS = Number(process.env.DBOPS_ANONYMIZE_WORKER_ROWS ?? 20_000);
+
+class LazyPool {
+  private pool: MaskWorkerPool | undefined;
+  constructor(
+    private readonly key: MaskKey,
+    private readonly size: number,
+  ) {}
+  get(): MaskWorkerPool {
+    this.pool ??= new MaskWorkerPool(this.key, this.size);
+    return this.pool;
+  }
+  async close(): Promise<void> {
+    await this.pool?.close();
   }
 }
 
@@ -254,6 +279,7 @@ async function copyOneTable(
   tp: TablePlan,
   input: MaskedCopyInput,
   snapshotId: string | undefined,
+  workers: LazyPool,
   onRows: (n: number) => void,
 ): Promise<CopyTableResult> {
   const started = Date.now();
@@ -266,11 +292,13 @@ async function copyOneTable(
     return { table: tp.table.key, mode: 'empty', rows: 0, durationMs: Date.now() - started, columns };
   }
   const maskers = new Map<number, FieldMasker>();
+  const workerColumns: WorkerColumn[] = [];
   cols.forEach((cp, i) => {
     const r = cp.copyRule;
     if (r.kind === 'keep' || r.kind === 'null' || r.kind === 'redact') return;
     const type = cp.column.type;
     maskers.set(i, (value, ctx) => maskValue(r, value, type, ctx));
+    workerColumns.push({ index: i, rule: r, type });
   });
   const select = `select ${cols.map(selectExpression).join(', ')} from ${tp.table.kind === 'p' ? '' : 'only '}${qualified}`;
   const source: PoolClient = await readerPool.connect();
@@ -301,7 +329,10 @@ async function copyOneTable(
         await pipeline(from, into);
         return n;
       }
-      const masker = new CopyRowMasker(maskers, { key: input.key, mode: 'copy' });
+      const masker =
+        tp.table.estimatedRows >= WORKER_MIN_ROWS
+          ? new PooledRowMasker(workers.get(), workers.get().addTable(workerColumns))
+          : new CopyRowMasker(maskers, { key: input.key, mode: 'copy' });
       let reported = 0;
       masker.on('data', () => {
         onRows(masker.rows - reported);
