@@ -116,7 +116,10 @@ export async function sandboxUpRun(
     const withDb = { ...info, url: databaseUrl(info, database) };
     await writeFile(
       configFile,
-      sandboxConfigYaml(withDb, { repositoryPath: options.repositoryPath ?? './backups' }),
+      sandboxConfigYaml(withDb, {
+        repositoryPath: options.repositoryPath ?? './backups',
+        demo: options.seed === 'demo',
+      }),
       {
         mode: 0o600,
       },
