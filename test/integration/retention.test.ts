@@ -145,6 +145,24 @@ describe('retention run (PostgreSQL)', () => {
     expect(Number((await one<{ n: string }>(`select count(*) as n from "we""ird tab"`)).n)).toBe(30);
   });
 
+  it('runs a policy with a where condition and no age column (expired sessions)', async () => {
+    await client.query(`create table sessions (id bigint primary key, expires_at timestamptz not null)`);
+    await client.query(
+      `insert into sessions select g, now() + (case when g % 4 = 0 then -1 else 1 end) * interval '1 hour' from generate_series(1, 400) g`,
+    );
+    const path = await config(
+      'where-only',
+      `    expired:\n      table: sessions\n      where: "expires_at < now()"\n`,
+    );
+    const plan = await runDbops(['retention', 'plan', '--config', path, '--format', 'json']);
+    expect(plan.exitCode, plan.stderr).toBe(0);
+    expect(json<{ policies: { eligible: number }[] }>(plan).policies[0]!.eligible).toBe(100);
+    const r = await runDbops(['retention', 'run', '--config', path, '--yes', '--format', 'json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(json<{ rows: number }>(r).rows).toBe(100);
+    expect(Number((await one<{ n: string }>(`select count(*) as n from sessions`)).n)).toBe(300);
+  });
+
   it('keeps each batch under maxBatchDuration where the initial batch size would take much longer', async () => {
     await client.query(`create table slow_rows (id int primary key, created_at timestamptz not null)`);
     await client.query(

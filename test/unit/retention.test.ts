@@ -13,6 +13,12 @@ import {
 import { resolvePolicy, selectPolicies } from '../../src/commands/retention/policy.js';
 import type { TableInfo } from '../../src/commands/retention/postgres/introspect.js';
 import { buildBatchSql } from '../../src/commands/retention/postgres/sql.js';
+import {
+  newRunResult,
+  recordBatch,
+  sizerFor,
+  stopBetweenBatches,
+} from '../../src/commands/retention/run-loop.js';
 
 describe('durations and ages', () => {
   it('parses durations and ages', () => {
@@ -112,7 +118,11 @@ describe('PostgreSQL batch SQL', () => {
     );
     expect(sql.nextBatch).toContain('order by t."created at", t."id"');
     expect(sql.nextBatch).toContain('for update of t skip locked');
-    expect(sql.nextBatch).toContain('x.ctid = any (array(select _ctid from batch))');
+    expect(sql.nextBatch).toContain('x.ctid = any (array(select t.ctid from "public"."we""ird tab" t');
+    // Only the count and the last walk key come back: one row, no deleted rows shipped.
+    expect(sql.nextBatch).toContain('returning x."created at", x."id")');
+    expect(sql.nextBatch).toContain('order by "created at" desc, "id" desc limit 1');
+    expect(sql.nextBatch).not.toContain('materialized');
     expect(sql.firstBatch).not.toContain('$3');
   });
 
@@ -140,7 +150,7 @@ describe('PostgreSQL batch SQL', () => {
       columns: ['id', 'created at', 'payload'],
     });
     expect(sql.firstBatch).toMatch(
-      /gone as \(delete from .* returning x\.\*\),\s+moved as \(insert into "x_archive"/,
+      /gone as \(delete from .* returning x\.\*\),\s*moved as \(insert into "x_archive"/s,
     );
     const st = resolvePolicy(
       'p',
@@ -229,5 +239,37 @@ describe('MongoDB batch commands', () => {
       update: { $set: { holder: 'h1', expiresAt: new Date('2025-01-01T00:01:00Z'), since: now } },
       options: { upsert: true },
     });
+  });
+});
+
+describe('shared batch-loop book-keeping', () => {
+  const policy = resolvePolicy(
+    'p',
+    { table: 'x', ageColumn: 'created_at', olderThan: '2y', action: 'delete', batchSize: 100 },
+    undefined,
+  );
+
+  it('records batches, learns from the rows found, and stops only between batches', () => {
+    const result = newRunResult(policy, 'postgres', 'main', true);
+    const sizer = sizerFor(policy);
+    recordBatch(result, sizer, { rows: 100, size: 100, fetched: 100, ms: 12.34 });
+    recordBatch(result, sizer, { rows: 7, size: 200, fetched: 7, ms: 3 });
+    expect(result).toMatchObject({ rows: 107, batches: 2, maxBatchMs: 12.3 });
+    expect(result.batchLog).toEqual([
+      { rows: 100, size: 100, ms: 12.3 },
+      { rows: 7, size: 200, ms: 3 },
+    ]);
+    // The full, fast batch doubled the size; the partial one taught nothing.
+    expect(sizer.current).toBe(200);
+    expect(stopBetweenBatches(result, undefined, Number.POSITIVE_INFINITY)).toBe(false);
+    expect(result.outcome).toBe('complete');
+    const ac = new AbortController();
+    ac.abort();
+    expect(stopBetweenBatches(result, ac.signal, 0)).toBe(true);
+    expect(result).toMatchObject({ outcome: 'partial', stoppedBy: 'signal' });
+    const timed = newRunResult(policy, 'mongodb', 'main', false);
+    expect(timed.batchLog).toBeUndefined();
+    expect(stopBetweenBatches(timed, undefined, Date.now() - 1)).toBe(true);
+    expect(timed.stoppedBy).toBe('max-run-time');
   });
 });

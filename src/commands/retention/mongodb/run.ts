@@ -13,11 +13,11 @@ import {
   writeManifest,
   type BatchFile,
 } from '../archive-storage.js';
-import { BatchSizer } from '../batch-sizer.js';
 import { cutoffFor } from '../../../config/duration.js';
 import type { RetentionPolicy } from '../policy.js';
 import { sleep } from '../sleep.js';
 import type { PolicyPlan, PolicyRunResult, PolicyStatus } from '../types.js';
+import { newRunResult, recordBatch, runDeadline, sizerFor, stopBetweenBatches } from '../run-loop.js';
 import { batchDelete, batchFind, eligibilityFilter, lockClaim, type WalkPosition } from './filter.js';
 
 export interface MongoRunDeps {
@@ -54,24 +54,7 @@ export async function runMongoPolicy(policy: RetentionPolicy, deps: MongoRunDeps
   const started = Date.now();
   const db = deps.mongo.client.db();
   const coll = db.collection(policy.relation);
-  const result: PolicyRunResult = {
-    policy: policy.name,
-    target: deps.targetName,
-    engine: 'mongodb',
-    relation: policy.relation,
-    action: policy.action,
-    outcome: 'complete',
-    rows: 0,
-    batches: 0,
-    maxBatchMs: 0,
-    durationMs: 0,
-    settledRows: 0,
-    lockRetries: 0,
-    boundCancels: 0,
-    lagWaitMs: 0,
-    cutoff: undefined,
-    ...(deps.batchLog ? { batchLog: [] } : {}),
-  };
+  const result = newRunResult(policy, 'mongodb', deps.targetName, deps.batchLog);
   const holder = randomBytes(8).toString('hex');
   const lockTtl = Math.max(60_000, policy.maxBatchDurationMs * 20);
   const claim = async () => {
@@ -123,23 +106,14 @@ export async function runMongoPolicy(policy: RetentionPolicy, deps: MongoRunDeps
       );
     }
     const archive = policy.action === 'archive-table' ? db.collection(policy.archiveTable!) : undefined;
-    const sizer = new BatchSizer(
-      policy.batchSize,
-      policy.minBatchSize,
-      policy.maxBatchSize,
-      policy.maxBatchDurationMs,
-    );
-    const deadline = policy.maxRunTimeMs > 0 ? Date.now() + policy.maxRunTimeMs : Number.POSITIVE_INFINITY;
+    const sizer = sizerFor(policy);
+    const deadline = runDeadline(policy);
     let last: WalkPosition | undefined;
     deps.progress.start(`retention ${policy.name}`);
     let inDoubt = false;
     try {
       for (;;) {
-        if (deps.signal?.aborted || Date.now() >= deadline) {
-          result.outcome = 'partial';
-          result.stoppedBy = deps.signal?.aborted ? 'signal' : 'max-run-time';
-          break;
-        }
+        if (stopBetweenBatches(result, deps.signal, deadline)) break;
         const size = sizer.current;
         const t0 = performance.now();
         const find = batchFind(policy, cutoff, last, size, {
@@ -183,11 +157,7 @@ export async function runMongoPolicy(policy: RetentionPolicy, deps: MongoRunDeps
         const lastDoc = docs[docs.length - 1]!;
         last = { id: lastDoc._id, ...(policy.ageColumn ? { age: lastDoc[policy.ageColumn] } : {}) };
         const ms = performance.now() - t0;
-        result.rows += deletedCount;
-        result.batches += 1;
-        result.maxBatchMs = Math.max(result.maxBatchMs, Math.round(ms));
-        result.batchLog?.push({ rows: deletedCount, size, ms: Math.round(ms * 10) / 10 });
-        sizer.record(docs.length, size, ms);
+        recordBatch(result, sizer, { rows: deletedCount, size, fetched: docs.length, ms });
         deps.progress.update(result.rows);
         if (!(await claim())) throw new DbopsError(`lost the lock of policy ${policy.name}`);
         await sleep(policy.pauseMs, deps.signal);

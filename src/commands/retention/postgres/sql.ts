@@ -31,6 +31,10 @@ export function eligibilitySql(policy: RetentionPolicy, table: TableInfo, alias 
   if (policy.ageColumn) {
     const col = column(table, policy.ageColumn, policy.name, 'ageColumn');
     parts.push(`${alias}.${quoteIdent(col.name)} < $1::${col.type}`);
+  } else {
+    // A `where`-only policy has no cutoff, but every statement binds it as $1 (then $2 the batch
+    // size, $3… the last key): PostgreSQL cannot type a parameter no statement mentions.
+    parts.push('$1::text is null');
   }
   // The where expression is operator config, validated (one expression, no `;`/comments) and
   // checked by the server in plan; parenthesised so it cannot change the precedence around it.
@@ -119,28 +123,35 @@ export function buildBatchSql(
       limit $2
       for update of t skip locked`;
 
-  // A plain table: delete the locked rows by ctid (a TID scan, no plan risk). ctid is not
-  // unique across partitions, so a partitioned table deletes by its key.
-  const batchCols = table.partitioned
-    ? list(uniqueCols(walk, key), 't')
-    : `t.ctid as _ctid, ${list(walk, 't')}`;
-  const deleteWhere = table.partitioned
-    ? `${row(list(key, 'x'))} in (select ${list(key)} from batch)`
-    : `x.ctid = any (array(select _ctid from batch))`;
-  // Only archive-table needs the deleted rows themselves; a plain delete returns a constant, so
-  // the CTE's tuplestore stays tiny instead of holding (and at ~20k rows spilling to disk) every
-  // deleted row just to count them.
-  const deleted = `gone as (delete from ${table.sql} x where ${deleteWhere} returning ${archive ? 'x.*' : '1'})`;
-  const counted = archive
-    ? `moved as (insert into ${archive.sql} (${archive.columns.map(quoteIdent).join(', ')}) overriding system value
-         select ${archive.columns.map(quoteIdent).join(', ')} from gone returning 1)
-       select (select count(*) from moved)::int as rows, ${lastWalk} from batch order by ${descOrder} limit 1`
-    : `select (select count(*) from gone)::int as rows, ${lastWalk} from batch order by ${descOrder} limit 1`;
+  // What the statement costs per row decides the rate (EXPLAIN ANALYZE, 50k-row batches: 254 ms
+  // with a materialized batch CTE, 127 ms without). A plain table deletes the locked rows by ctid:
+  // the locking select is an InitPlan whose TIDs go straight into one TID scan, with no CTE
+  // tuplestore (it spilled to disk at ~50k rows) read twice more for the array and for the last key.
+  // ctid is not unique across partitions, so a partitioned table deletes by its key.
+  const deleteWhere = (withLast: boolean) =>
+    table.partitioned
+      ? `${row(list(key, 'x'))} in (select ${list(key)} from batch)`
+      : `x.ctid = any (array(${select(withLast, 't.ctid')}))`;
+  // The client needs only a count and the last walk key: both are read from the deleted rows
+  // (RETURNING only the walk columns for a plain delete), so no row travels to the client.
+  const deleted = (withLast: boolean) =>
+    `gone as (delete from ${table.sql} x where ${deleteWhere(withLast)} returning ${archive ? 'x.*' : list(walk, 'x')})`;
+  const moved = archive
+    ? `, moved as (insert into ${archive.sql} (${archive.columns.map(quoteIdent).join(', ')}) overriding system value
+         select ${archive.columns.map(quoteIdent).join(', ')} from gone)`
+    : '';
+  // A data-modifying CTE runs to completion whether or not it is read, so every deleted row is
+  // archived in this statement; the count is the deleted rows'.
+  const tail = `select (select count(*) from gone)::int as rows, w.*
+      from (select ${lastWalk} from gone order by ${descOrder} limit 1) w`;
   const statement = (withLast: boolean) =>
-    `with batch as materialized (
-      ${select(withLast, batchCols)}
-    ), ${deleted}${archive ? ',' : ''}
-    ${counted}`;
+    table.partitioned
+      ? `with batch as materialized (
+      ${select(withLast, list(uniqueCols(walk, key), 't'))}
+    ), ${deleted(withLast)}${moved}
+    ${tail}`
+      : `with ${deleted(withLast)}${moved}
+    ${tail}`;
 
   const result: BatchSql = {
     walk,
