@@ -7,9 +7,11 @@
 //   node bench/anonymize.mjs                     # 1M users, 5M messages (needs several GB and minutes)
 //   BENCH_USERS=100000 BENCH_MESSAGES=500000 node bench/anonymize.mjs
 // Uses DBOPS_BENCH_URL (a superuser URL) when set, else starts a throwaway sandbox cluster.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import pgCopyStreams from 'pg-copy-streams';
@@ -20,6 +22,7 @@ import { sandboxDown, sandboxUp } from '../dist/src/sandbox/cluster.js';
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 5_000_000);
 const SUBJECT_MESSAGES = 10_000;
+const DBOPS = fileURLToPath(new URL('../bin/dbops.cjs', import.meta.url));
 
 function dbUrl(admin, name) {
   const u = new URL(admin);
@@ -83,9 +86,10 @@ async function seed(url) {
          from generate_series(1, $1::int) i`,
       [USERS],
     );
-    // User 1 gets the subject's 10,000 messages; the rest are spread over everyone.
+    // Users 1 and 2 get 10,000 messages each (erased by the core function, then by the CLI); the
+    // rest are spread over everyone.
     await c.query(
-      `insert into messages select i, case when i <= $2 then 1 else 1 + (i::bigint * 7919) % $1 end,
+      `insert into messages select i, case when i <= $2 then 1 when i <= 2 * $2 then 2 else 1 + (i::bigint * 7919) % $1 end,
               'message body number ' || i || ' ' || md5(i::text), now() - i * interval '1 second'
          from generate_series(1, $3::int) i`,
       [USERS, SUBJECT_MESSAGES, MESSAGES],
@@ -180,6 +184,35 @@ async function main() {
       env,
     });
     const eraseMs = Date.now() - t;
+    // The same through the command line, as an operator runs it: Node start, config, connect included.
+    const cfgDir = await mkdtemp(join(tmpdir(), 'dbops-bench-anon-cfg-'));
+    const cfgFile = join(cfgDir, 'dbops.config.yaml');
+    await writeFile(
+      cfgFile,
+      JSON.stringify({ targets: { src: { engine: 'postgres', url: src } }, defaultTarget: 'src', ...CONFIG }),
+      { mode: 0o600 },
+    );
+    const tc = Date.now();
+    const cli = spawnSync(
+      process.execPath,
+      [
+        DBOPS,
+        '--config',
+        cfgFile,
+        '--format',
+        'json',
+        'anonymize',
+        'subject',
+        '2',
+        '--yes',
+        '--reason',
+        'bench',
+      ],
+      { env, encoding: 'utf8' },
+    );
+    const cliMs = Date.now() - tc;
+    await rm(cfgDir, { recursive: true, force: true });
+    const cliRows = cli.status === 0 ? JSON.parse(cli.stdout).totals.changed : `failed: ${cli.stderr.trim()}`;
 
     const rps = (ms) => Math.round(rows / (ms / 1000));
     console.log(`rows                    ${rows}`);
@@ -194,7 +227,10 @@ async function main() {
       `in-place UPDATE         ${updateMs} ms  ${rps(updateMs)} rows/s   masked data phase is ${(updateMs / maskedDataMs).toFixed(2)}× faster (target > 1)`,
     );
     console.log(
-      `subject erasure         ${eraseMs} ms for ${receipt.totals.changed} rows (target < 1000 ms)`,
+      `subject erasure         ${eraseMs} ms for ${receipt.totals.changed} rows (core function; target < 1000 ms)`,
+    );
+    console.log(
+      `subject erasure (CLI)   ${cliMs} ms for ${cliRows} rows (dbops anonymize subject, whole process)`,
     );
     for (const tb of copy.tables)
       console.log(`  ${tb.table.padEnd(18)} ${tb.rows} rows ${tb.durationMs} ms (${tb.mode})`);

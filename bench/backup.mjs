@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = join(root, 'dist/bin/dbops.js');
+const bin = join(root, 'bin/dbops.cjs');
 const work = join(root, 'bench/.work/backup');
 const messages = Number(process.env.MESSAGES ?? 3_000_000);
 const { sandboxUp, sandboxDown, seedDemo, generateIdentity, identityToRecipient } = await import(

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const bin = fileURLToPath(new URL('../dist/bin/dbops.js', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/dbops.cjs', import.meta.url));
 const runs = Number(process.env.RUNS ?? 20);
 
 function median(xs) {

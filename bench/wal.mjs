@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
-const DBOPS = join(root, 'dist/bin/dbops.js');
+const DBOPS = join(root, 'bin/dbops.cjs');
 const { sandboxUp, sandboxDown } = await import(join(root, 'dist/src/sandbox/index.js'));
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
@@ -125,6 +125,9 @@ async function dbopsRun(name, parallel, compression = 'zstd', env = serverEnv) {
     copyFileSync(join(src, s), join(wal, s));
     writeFileSync(join(wal, 'archive_status', `${s}.ready`), '');
   }
+  // PostgreSQL fsyncs a segment before it marks it .ready: the copies must be on disk too, or
+  // their writeback competes with the pushes being timed.
+  spawnSync('sync');
   const cfg = join(dir, 'dbops.config.yaml');
   writeFileSync(
     cfg,
@@ -200,6 +203,7 @@ if (spawnSync('pgbackrest', ['version']).status === 0) {
       own.push(r.f);
     }
     spawnSync('chown', ['-R', user, pwal]);
+    spawnSync('sync');
     const times = [];
     const t = now();
     for (const s of own) times.push(run('runuser', asUser(['archive-push', join(pwal, s)])));

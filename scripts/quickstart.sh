@@ -9,7 +9,7 @@ bash scripts/install-system-deps.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run build --silent
 
-dbops() { node dist/bin/dbops.js "$@"; }
+dbops() { node bin/dbops.cjs "$@"; }
 
 # As root the server runs as an unprivileged user, who must be able to reach the sandbox
 # directory; under a private home (/root is 0700) use /tmp instead.
@@ -41,4 +41,4 @@ dbops restore run latest --database "$restored" --create --yes
 step "done"
 echo "The sandbox keeps running: psql \"\$(grep -o 'postgresql://[^\"]*' dbops.config.yaml)\""
 echo "Try: dbops analyze --min-window 0 · dbops retention plan · dbops anonymize check"
-echo "Stop it with: node dist/bin/dbops.js sandbox down --dir $sandbox_dir --remove"
+echo "Stop it with: node bin/dbops.cjs sandbox down --dir $sandbox_dir --remove"

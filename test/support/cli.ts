@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
-export const DBOPS_BIN = fileURLToPath(new URL('../../dist/bin/dbops.js', import.meta.url));
+export const DBOPS_BIN = fileURLToPath(new URL('../../bin/dbops.cjs', import.meta.url));
 
 export interface CliResult {
   exitCode: number;

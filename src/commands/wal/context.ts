@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
 import { userCacheDir } from '../../cache-dir.js';
 import type { Config, EncryptionConfig, RepositoryConfig } from '../../config/schema.js';
@@ -8,6 +8,7 @@ import type { WalSection } from '../../config/sections/wal.js';
 import { ConfigError } from '../../errors.js';
 import type { EncryptOptions } from '../../streams/encrypt.js';
 import { dbopsVersion } from '../../version.js';
+import { configFile } from './quick-ok.js';
 
 /** Everything a `wal` command needs from the config, resolved once. */
 export interface WalContext {
@@ -143,11 +144,6 @@ function cacheKey(configText: string, configPath: string, selection: WalSelectio
     .update(configText)
     .digest('hex')
     .slice(0, 32);
-}
-
-function configFile(configOption: string | undefined, env: NodeJS.ProcessEnv): string {
-  const p = configOption ?? env.DBOPS_CONFIG ?? 'dbops.config.yaml';
-  return resolve(p);
 }
 
 /** Loads the wal context, from the cache when the config file is unchanged. */

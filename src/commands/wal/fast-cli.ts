@@ -91,6 +91,20 @@ export function parseFastArgs(argv: string[]): FastArgs | undefined {
 export async function walFastPath(argv: string[]): Promise<boolean> {
   const args = parseFastArgs(argv);
   if (!args) return false;
+  if (args.command === 'push') {
+    // A segment the background worker archived under this same invocation: answered from the
+    // spool record alone, before any config or storage module loads.
+    const { invocationOf, quickPickedUp } = await import('./quick-ok.js');
+    const rec = quickPickedUp(args.positional[0]!, invocationOf(args.config, args.repo, args.target));
+    if (rec) {
+      if (args.json)
+        process.stdout.write(
+          `${JSON.stringify({ file: args.positional[0], key: rec.key, status: 'picked-up-earlier', rawBytes: rec.size, workerStarted: false })}\n`,
+        );
+      process.exitCode = 0;
+      return true;
+    }
+  }
   const { runWalCommand } = await import('./run-cli.js');
   process.exitCode = await runWalCommand(args.command, args.positional, {
     ...(args.config !== undefined ? { config: args.config } : {}),

@@ -53,6 +53,7 @@ export async function runWalCommand(
           walDir,
           skip: o.skip !== undefined ? [o.skip] : [],
           parallel: o.parallel ?? ctx.settings.parallel,
+          invocation: (await import('./quick-ok.js')).invocationOf(o.config, o.repo, o.target),
         },
         { logger, spool: spoolDir(ctx, join(walDir, 'x')) },
       );

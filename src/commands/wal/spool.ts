@@ -23,6 +23,8 @@ export interface OkRecord {
   mtimeMs: number;
   ino: number;
   sha256: string;
+  /** The worker's invocation (quick-ok.ts): lets the call skip loading the config. */
+  stamp?: string;
 }
 
 export async function recordPushed(
@@ -32,10 +34,19 @@ export async function recordPushed(
   key: string,
   repository: string,
   sha256: string,
+  stamp?: string,
 ): Promise<void> {
   const st = await stat(filePath);
   await mkdir(join(spool, 'ok'), { recursive: true, mode: 0o700 });
-  const rec: OkRecord = { key, repository, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256 };
+  const rec: OkRecord = {
+    key,
+    repository,
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    ino: st.ino,
+    sha256,
+    ...(stamp ? { stamp } : {}),
+  };
   const tmp = join(spool, 'ok', `.${name}.${process.pid}.tmp`);
   await writeFile(tmp, JSON.stringify(rec), { mode: 0o600 });
   await rename(tmp, join(spool, 'ok', name));

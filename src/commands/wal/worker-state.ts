@@ -113,7 +113,9 @@ export async function awaitWorker(
   repository: string,
   timeoutMs: number,
 ): Promise<OkRecord | undefined> {
-  if (!(await claimed(spool, name)) || !(await workerRunning(spool))) return undefined;
+  // Not claimed: the worker may have finished it since the caller looked for its record.
+  if (!(await claimed(spool, name))) return takePushed(spool, filePath, repository);
+  if (!(await workerRunning(spool))) return undefined;
   const deadline = Date.now() + timeoutMs;
   let polls = 0;
   while (Date.now() < deadline) {

@@ -6,6 +6,7 @@ import { silentLogger, type Logger } from '../../logger.js';
 import { withRepository } from '../../storage/open.js';
 import type { WalContext } from './context.js';
 import { archiveWalFile } from './archive-file.js';
+import { invocationStamp, type Invocation } from './quick-ok.js';
 import { readyFiles, recordPushed } from './spool.js';
 import { claim, heartbeat, HEARTBEAT_MS, lockWorker, markWorkerFailed, unclaim } from './worker-state.js';
 
@@ -29,6 +30,8 @@ export interface WalWorkerOptions {
   env?: NodeJS.ProcessEnv;
   /** Stop after this many segments (a fresh worker is started by a later call if more wait). */
   maxFiles?: number;
+  /** How the worker was invoked: stamped on each record for the calls' quick check. */
+  invocation?: Invocation;
 }
 
 export interface WalWorkerResult {
@@ -59,6 +62,7 @@ export async function runWalWorker(
   if (!release) return { archived: [], skipped: 'another-worker' };
   const beat = setInterval(() => void heartbeat(spool), HEARTBEAT_MS);
   const repoId = `${ctx.repository.name}:${ctx.target}`;
+  const stamp = o.invocation ? invocationStamp(o.invocation) : undefined;
   const skip = new Set(o.skip);
   const archived: string[] = [];
   let failed: WalWorkerResult['failed'];
@@ -74,16 +78,23 @@ export async function runWalWorker(
           );
           if (ready.length === 0) break;
           const batch = ready.slice(0, Math.min(max - archived.length, Math.max(o.parallel, 1) * 4));
-          await eachLimited(batch, Math.max(o.parallel, 1), async (name) => {
-            if (failed) return;
+          // The whole batch is claimed before work starts: PostgreSQL's call for any of them then
+          // waits for the worker instead of archiving the same file a second time beside it.
+          for (const name of batch) {
             skip.add(name);
-            const filePath = join(walDir, name);
             await claim(spool, name);
+          }
+          await eachLimited(batch, Math.max(o.parallel, 1), async (name) => {
+            const filePath = join(walDir, name);
+            if (failed) {
+              await unclaim(spool, name);
+              return;
+            }
             try {
               const r = await archiveWalFile(repo, ctx, filePath, env, new Date(), logger);
               // PostgreSQL may have archived it through its own call meanwhile: no record then.
               if (existsSync(join(walDir, 'archive_status', `${name}.ready`)))
-                await recordPushed(spool, name, filePath, r.key, repoId, r.sha256);
+                await recordPushed(spool, name, filePath, r.key, repoId, r.sha256, stamp);
               archived.push(name);
             } catch (err) {
               failed = { file: name, error: (err as Error).message };
