@@ -1,6 +1,6 @@
 // Benchmark for `dbops retention` (issue 7). Not a test: prints figures and ratios.
 //
-//   npm run build && DATABASE_URL=postgresql://… node bench/retention.mjs [rows=5000000]
+//   npm run build && DATABASE_URL=postgresql://… [BENCH_LAYOUT=interleaved] node bench/retention.mjs [rows=5000000]
 //
 // 60 % of the rows are eligible. Measures rows/s for a single DELETE (the floor), a single
 // WITH … DELETE … RETURNING into an archive, and dbops' batched delete and archive-table; the
@@ -17,6 +17,7 @@ if (!url) {
 const rows = Number(process.argv[2] ?? 5_000_000);
 // BENCH_BATCHES=1 prints every dbops batch (size:ms).
 const verbose = process.env.BENCH_BATCHES === '1';
+const layout = process.env.BENCH_LAYOUT === 'interleaved' ? 'interleaved' : 'time-ordered';
 const { retentionRun, parseConfig, resolveTarget } = await import('../dist/src/index.js');
 const client = new pg.Client({ connectionString: url });
 await client.connect();
@@ -26,10 +27,19 @@ async function setup() {
   await client.query(
     `create table bench_events (id bigserial primary key, created_at timestamptz not null, user_id int, payload text)`,
   );
+  // Layouts (BENCH_LAYOUT): `time-ordered` (default) is how a table that only grows looks — rows
+  // arrive in time, so the oldest 60 % are the first 60 % of the heap and of the key; `interleaved`
+  // spreads eligible rows over every page with their age running against the key, the worst case
+  // for a walk along the age index.
   await client.query(
-    `insert into bench_events (created_at, user_id, payload)
+    layout === 'interleaved'
+      ? `insert into bench_events (created_at, user_id, payload)
      select case when g % 10 < 6 then now() - interval '3 years' - g * interval '1 second'
                  else now() - g * interval '1 second' end, g % 10000, repeat(md5(g::text), 3)
+       from generate_series(1, $1) g`
+      : `insert into bench_events (created_at, user_id, payload)
+     select case when g <= $1 * 6 / 10 then now() - interval '3 years' - ($1 - g) * interval '1 second'
+                 else now() - ($1 - g) * interval '1 second' end, g % 10000, repeat(md5(g::text), 3)
        from generate_series(1, $1) g`,
     [rows],
   );
@@ -91,7 +101,7 @@ async function measure(name, fn) {
 }
 
 const cutoff = `now() - interval '2 years'`;
-console.log(`rows ${rows.toLocaleString()}, 60 % eligible`);
+console.log(`rows ${rows.toLocaleString()}, 60 % eligible, layout ${layout}`);
 
 const floor = await measure('single DELETE (floor)', () =>
   client.query(`delete from bench_events where created_at < ${cutoff}`),

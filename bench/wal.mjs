@@ -117,7 +117,7 @@ await sandboxDown(join(work, 'gen'), { remove: true });
 
 // 3. dbops one per call, then with background pick-up (PostgreSQL's archiver loop simulated:
 // call per segment in order, rename .ready to .done on success).
-async function dbopsRun(name, parallel, compression = 'zstd', env = serverEnv) {
+function prepareDbops(name, parallel, compression) {
   const dir = join(work, name);
   const wal = join(dir, 'pg_wal');
   mkdirSync(join(wal, 'archive_status'), { recursive: true });
@@ -134,6 +134,11 @@ async function dbopsRun(name, parallel, compression = 'zstd', env = serverEnv) {
     `repositories:\n  bench: { type: local, path: "${join(dir, 'repo')}" }\ncompression: { algorithm: ${compression} }\nwal: { parallel: ${parallel}, target: bench }\n`,
   );
   run(process.execPath, [DBOPS, '--config', cfg, 'wal', 'status', '--no-server'], { cwd: dir }); // warms the config cache
+  return { dir, wal, cfg };
+}
+
+async function dbopsRun(name, parallel, compression = 'zstd', env = serverEnv) {
+  const { dir, wal, cfg } = prepareDbops(name, parallel, compression);
   const times = [];
   const t = now();
   for (const s of segs) {
@@ -204,6 +209,27 @@ if (spawnSync('pgbackrest', ['version']).status === 0) {
     }
     spawnSync('chown', ['-R', user, pwal]);
     spawnSync('sync');
+    if (type === 'gz') {
+      // The one-per-call target, head to head: calls alternate between pgBackRest gz and dbops,
+      // so both see the same machine (it drifts by ±20 % over minutes here).
+      const h = prepareDbops('h2h', 1, 'zstd');
+      const dt = [];
+      const pt = [];
+      for (const [i, s] of own.entries()) {
+        pt.push(run('runuser', asUser(['archive-push', join(pwal, s)])));
+        const seg = segs[i % segs.length];
+        dt.push(
+          run(process.execPath, [DBOPS, '--config', h.cfg, '-q', 'wal', 'push', `pg_wal/${seg}`], {
+            cwd: h.dir,
+            env: serverEnv,
+          }),
+        );
+      }
+      const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+      report(`pgbackrest archive-push gz (sync, alternating)`, pt, sum(pt), pt.length);
+      report(`dbops wal push zstd, one per call (alternating)`, dt, sum(dt), dt.length);
+      continue;
+    }
     const times = [];
     const t = now();
     for (const s of own) times.push(run('runuser', asUser(['archive-push', join(pwal, s)])));
@@ -273,9 +299,9 @@ const floor = results.find((r) => r.name.startsWith('cp'));
 console.log('\nratios against cp + fsync (median per call):');
 for (const r of results) console.log(`  ${r.name.padEnd(58)} ${(r.medianMs / floor.medianMs).toFixed(2)}×`);
 const find = (prefix) => results.find((r) => r.name === prefix);
-const one = find('dbops wal push zstd, one per call');
+const one = find('dbops wal push zstd, one per call (alternating)');
 const pick = find('dbops wal push zstd, background pick-up 4');
-const gz = find('pgbackrest archive-push gz (sync)');
+const gz = find('pgbackrest archive-push gz (sync, alternating)');
 const lz4 = find('pgbackrest archive-push lz4 (sync)');
 console.log('\ntargets (server-like environment):');
 if (one && gz)
