@@ -1,4 +1,4 @@
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 
 import { ChecksFailed, DbopsError, StorageError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
@@ -15,6 +15,7 @@ import {
   type SegmentHeader,
 } from './segment.js';
 import { readAll } from './read-all.js';
+import { spoolDir } from './spool.js';
 
 /** A different file already holds this name in the archive: never overwritten (exit 1). */
 export class WalConflictError extends ChecksFailed {}
@@ -41,7 +42,11 @@ export async function archiveWalFile(
   const encryption = walEncryptOptions(ctx, env);
   // Compression starts at once (the zstd binary reads the file itself) and overlaps the hashing
   // and checks below; its result is used only once they pass.
-  const encoding = encodeWalFile(filePath, { compression: ctx.compression, encryption });
+  const encoding = encodeWalFile(filePath, {
+    compression: ctx.compression,
+    encryption,
+    scratchDir: join(spoolDir(ctx, filePath), 'tmp'),
+  });
   encoding.catch(() => {});
   const raw = scanWalFile(filePath);
   let header: SegmentHeader | undefined;
