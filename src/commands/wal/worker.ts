@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, statSync, truncateSync } from 'node:fs';
+import { readdir, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import { silentLogger, type Logger } from '../../logger.js';
@@ -60,6 +61,7 @@ export async function runWalWorker(
   const env = o.env ?? process.env;
   const release = await lockWorker(spool);
   if (!release) return { archived: [], skipped: 'another-worker' };
+  await removeStaleScratch(join(spool, 'tmp'));
   const beat = setInterval(() => void heartbeat(spool), HEARTBEAT_MS);
   const repoId = `${ctx.repository.name}:${ctx.target}`;
   const stamp = o.invocation ? invocationStamp(o.invocation) : undefined;
@@ -118,6 +120,16 @@ export async function runWalWorker(
     await release();
   }
   return { archived, ...(failed ? { failed } : {}) };
+}
+
+/** zstd output left by a call that was killed mid-push (its name carries no live owner): older than an hour goes. */
+async function removeStaleScratch(dir: string): Promise<void> {
+  const cutoff = Date.now() - 3600_000;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const file = join(dir, name);
+    const st = await stat(file).catch(() => undefined);
+    if (st && st.mtimeMs < cutoff) await unlink(file).catch(() => {});
+  }
 }
 
 export interface StartWorkerOptions {
