@@ -50,6 +50,23 @@ export default tseslint.config(
     },
   },
   {
+    // The program is bundled (scripts/bundle.mjs): a bundled CommonJS package imported dynamically
+    // has only a default export there, so `const { x } = await import('pkg')` breaks. Packages left
+    // out of the bundle (or ES modules) may be imported lazily; others through a module of ours.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'ImportExpression > Literal[value=/^(?!\\.|node:|mongodb$|@aws-sdk\\/|age-encryption$|@faker-js\\/)/]',
+          message:
+            'lazy-load packages through a module of ours (e.g. src/config/yaml-text.ts): bundled CommonJS loses named exports',
+        },
+      ],
+    },
+  },
+  {
     files: ['src/cli/render/**', 'bin/**', 'bench/**', 'test/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },

@@ -2,8 +2,9 @@
 'use strict';
 // The command's entry, CommonJS on purpose: PostgreSQL runs `dbops wal push %p` once per 16 MB
 // WAL segment, and an ES-module entry costs Node's module loader start-up before any code runs.
-// `wal push` / `wal fetch` run from one pre-bundled CommonJS file (scripts/bundle-wal.mjs);
-// everything else, and the WAL commands when that file is missing, load the ES-module CLI.
+// `wal push` / `wal fetch` run from one pre-bundled CommonJS file; everything else, and the WAL
+// commands when that file is missing, load the bundled ES-module CLI (scripts/bundle.mjs).
+const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 const { pathToFileURL } = require('node:url');
 
@@ -22,7 +23,10 @@ async function run() {
       return;
     }
   }
-  await import(pathToFileURL(join(__dirname, '..', 'dist', 'bin', 'dbops.js')).href);
+  // The bundled program (scripts/bundle.mjs) when it was built, else tsc's files.
+  const bundled = join(__dirname, '..', 'dist', 'cli', 'dbops.js');
+  const entry = existsSync(bundled) ? bundled : join(__dirname, '..', 'dist', 'bin', 'dbops.js');
+  await import(pathToFileURL(entry).href);
 }
 
 run().catch((err) => {

@@ -28,7 +28,7 @@ export function register(program: Command): void {
     .action(
       action(async (ctx) => {
         const { configShow } = await import('./config-check.js');
-        const { stringify } = await import('yaml');
+        const { stringifyYaml: stringify } = await import('../../config/yaml-text.js');
         const result = configShow(ctx.options.config !== undefined ? { path: ctx.options.config } : {});
         render(ctx, result, {
           table: (r) => `# ${r.path ?? 'no config file (defaults)'}\n${stringify(r.config)}`,

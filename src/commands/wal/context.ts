@@ -192,8 +192,8 @@ export async function loadWalContext(
 }
 
 async function usedSectionsArePlain(text: string, ctx: WalContext): Promise<boolean> {
-  const { parse } = await import('yaml');
-  const raw = (parse(text) ?? {}) as Record<string, unknown>;
+  const { parseYaml } = await import('../../config/yaml-text.js');
+  const raw = (parseYaml(text) ?? {}) as Record<string, unknown>;
   const repos = (raw.repositories ?? {}) as Record<string, unknown>;
   const used = [
     repos[ctx.repository.name],
