@@ -102,11 +102,19 @@ export async function startArchivingCluster(o: {
   };
 }
 
-/** Stops a restored cluster (pg_ctl as the data directory's owner). */
+/**
+ * Stops a restored cluster (pg_ctl as the data directory's owner). A directory that was never
+ * created (its test failed before) is skipped, so clean-up after a failure still reaches the rest.
+ */
 export async function stopRestored(binDir: string, pgdata: string): Promise<void> {
   const { spawnSync } = await import('node:child_process');
   const { statSync } = await import('node:fs');
-  const st = statSync(pgdata);
+  let st;
+  try {
+    st = statSync(pgdata);
+  } catch {
+    return;
+  }
   spawnSync(join(binDir, 'pg_ctl'), ['-D', pgdata, '-m', 'immediate', 'stop'], {
     uid: st.uid,
     gid: st.gid,
