@@ -7,6 +7,7 @@ import {
   findZstdBinary,
   parseCompression,
   ZSTD_INSTALL_HINT,
+  zlibHasZstd,
   type CompressionAlgorithm,
   type CompressionSpec,
 } from './compression-spec.js';
@@ -31,12 +32,8 @@ interface ZlibZstd {
   constants: Record<string, number>;
 }
 
-/** node:zlib has zstd from Node 22.15 / 23.8; @types/node 20 does not know it, hence the probe. */
 function zlibZstd(): ZlibZstd | undefined {
-  const z = zlib as unknown as Partial<ZlibZstd>;
-  return typeof z.createZstdCompress === 'function' && typeof z.createZstdDecompress === 'function'
-    ? (z as ZlibZstd)
-    : undefined;
+  return zlibHasZstd() ? (zlib as unknown as ZlibZstd) : undefined;
 }
 
 /** How one algorithm is implemented on this machine; recorded in manifests. */

@@ -1,3 +1,5 @@
+import * as zlib from 'node:zlib';
+
 import { ConfigError } from '../errors.js';
 import { findExecutables, pathDirs } from '../tools/search-path.js';
 
@@ -81,4 +83,13 @@ export function formatCompression(spec: CompressionSpec): string {
 /** Where the `zstd` binary is, or undefined. Cheap: a stat per PATH entry. */
 export function findZstdBinary(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return findExecutables('zstd', pathDirs(env))[0];
+}
+
+/**
+ * Whether node:zlib has zstd (Node 22.15 / 23.8 and later; @types/node 20 does not know it, hence
+ * the probe). Where it has, zstd runs in-process; elsewhere the zstd binary does.
+ */
+export function zlibHasZstd(): boolean {
+  const z = zlib as unknown as { createZstdCompress?: unknown; createZstdDecompress?: unknown };
+  return typeof z.createZstdCompress === 'function' && typeof z.createZstdDecompress === 'function';
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 
 import { DbopsError } from '../../errors.js';
+import { processAlive } from '../../process-alive.js';
 import { silentLogger, type Logger } from '../../logger.js';
 import { ObjectExistsError } from '../../storage/errors.js';
 import type { Repository } from '../../storage/repository.js';
@@ -51,22 +52,6 @@ export const DEFAULT_LEASE_TTL_MS = 10 * 60_000;
 
 /** Another run holds the repository (exit 2: nothing was done; run again later). */
 export class RepositoryBusyError extends DbopsError {}
-
-/** Is `pid` a live process of this host? A reused pid of a non-dbops process counts as dead. */
-async function processAlive(pid: number): Promise<boolean> {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    return /dbops|node|vitest/.test(cmdline);
-  } catch {
-    return true; // no /proc (macOS): trust kill(0)
-  }
-}
 
 async function acquireHostLock(repo: Repository, options: LeaseOptions): Promise<() => Promise<void>> {
   const dir = options.hostLockDir ?? join(tmpdir(), 'dbops-locks');

@@ -88,6 +88,19 @@ export function classifyReadError(key: string, err: unknown): unknown {
   return err;
 }
 
+/** Checks the stored bytes as they stream by against the manifest's SHA-256 and size. */
+export function storedBytesCheck(object: StoredObject, beforeFail?: () => void): VerifyStage {
+  return new VerifyStage(
+    object.stored,
+    (a) =>
+      new ObjectDamaged(
+        object.key,
+        `stored bytes have sha256 ${a.sha256} (${a.size} bytes), the manifest says ${object.stored.sha256} (${object.stored.size} bytes)`,
+      ),
+    beforeFail,
+  );
+}
+
 export async function readObject(
   repo: Repository,
   object: StoredObject,
@@ -95,15 +108,7 @@ export async function readObject(
   o: ReadObjectOptions,
 ): Promise<{ storedBytes: number; rawBytes: number }> {
   const { stages } = buildReadPipeline(object.pipeline, o.read);
-  const storedCheck = new VerifyStage(
-    object.stored,
-    (a) =>
-      new ObjectDamaged(
-        object.key,
-        `stored bytes have sha256 ${a.sha256} (${a.size} bytes), the manifest says ${object.stored.sha256} (${object.stored.size} bytes)`,
-      ),
-    o.beforeFail,
-  );
+  const storedCheck = storedBytesCheck(object, o.beforeFail);
   const rawCheck = new VerifyStage(
     object.raw,
     (a) =>

@@ -9,6 +9,7 @@ import { ChecksFailed, ConfigError, ToolError } from '../../errors.js';
 import {
   findZstdBinary,
   parseCompression,
+  zlibHasZstd,
   type CompressionAlgorithm,
 } from '../../streams/compression-spec.js';
 import type { EncryptOptions } from '../../streams/encrypt.js';
@@ -20,11 +21,6 @@ import { META } from './layout.js';
  * them: the default push (zstd binary, no encryption) loads none of them, and every module costs
  * start-up time in a process PostgreSQL starts once per segment.
  */
-
-/** Whether this Node.js has zstd in node:zlib (22.15+), read without loading node:zlib. */
-function zlibHasZstd(): boolean {
-  return typeof process.versions.zstd === 'string';
-}
 
 function compressionStages() {
   return import('../../streams/compress.js');

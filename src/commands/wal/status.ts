@@ -36,18 +36,10 @@ export interface BackupWalStatus {
   missing: string[];
 }
 
-export interface WalStatusResult {
+export interface WalStatusResult extends ArchiveSummary {
   target: string;
   repository: string;
   location: string;
-  archive: ArchiveInfo | undefined;
-  timelines: TimelineStatus[];
-  historyFiles: string[];
-  newestSegment: string | undefined;
-  newestArchivedAt: string | undefined;
-  /** Seconds since the newest segment was archived. */
-  ageSeconds: number | undefined;
-  backups: BackupWalStatus[];
   /** From the server, when it could be asked: `.ready` files waiting, pg_stat_archiver counters. */
   server:
     | { ready: number; failedCount: number; lastFailedWal: string | null; lastArchivedWal: string | null }
@@ -153,11 +145,6 @@ async function serverBacklog(
   }
 }
 
-/**
- * What the archive holds per timeline, its gaps, how old the newest segment is (the RPO gate),
- * and whether each physical backup has its WAL. Exit 1 (ok: false) on a gap, a backup without
- * its WAL, an archive older than max-age, or a backlog above max-backlog.
- */
 /** What the repository holds for one target's WAL: ranges, gaps, age, and which base backups it covers. */
 export interface ArchiveSummary {
   archive: ArchiveInfo | undefined;
@@ -165,6 +152,7 @@ export interface ArchiveSummary {
   historyFiles: string[];
   newestSegment: string | undefined;
   newestArchivedAt: string | undefined;
+  /** Seconds since the newest segment was archived. */
   ageSeconds: number | undefined;
   backups: BackupWalStatus[];
 }
@@ -217,6 +205,11 @@ export async function archiveSummary(repo: Repository, target: string, now: Date
   };
 }
 
+/**
+ * What the archive holds per timeline, its gaps, how old the newest segment is (the RPO gate),
+ * and whether each physical backup has its WAL. Exit 1 (ok: false) on a gap, a backup without
+ * its WAL, an archive older than max-age, or a backlog above max-backlog.
+ */
 export async function walStatus(
   o: WalStatusOptions,
   deps: { logger?: Logger } = {},
@@ -230,8 +223,8 @@ export async function walStatus(
     ctx.repository.name,
     ctx.repository.config,
     async (repo) => {
-      const { archive, timelines, historyFiles, newestSegment, newestArchivedAt, ageSeconds, backups } =
-        await archiveSummary(repo, ctx.target, now);
+      const summary = await archiveSummary(repo, ctx.target, now);
+      const { ageSeconds, timelines, backups } = summary;
       const server = o.server ? await serverBacklog(o.server, logger) : undefined;
 
       const problems: string[] = [];
@@ -256,13 +249,7 @@ export async function walStatus(
         target: ctx.target,
         repository: ctx.repository.name,
         location: repo.location,
-        archive,
-        timelines,
-        historyFiles,
-        newestSegment,
-        newestArchivedAt,
-        ageSeconds,
-        backups,
+        ...summary,
         server,
         maxAgeSeconds,
         maxBacklog,

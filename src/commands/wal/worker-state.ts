@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { processAlive } from '../../process-alive.js';
 import { takePushed, type OkRecord } from './spool.js';
 
 /*
@@ -17,21 +18,12 @@ const LOCK = 'worker.pid';
 export const HEARTBEAT_MS = 5_000;
 const STALE_MS = 6 * HEARTBEAT_MS;
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function lockHolder(spool: string): Promise<number | undefined> {
   const file = join(spool, LOCK);
   try {
     const [text, st] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
     const pid = Number(text.trim());
-    if (Number.isInteger(pid) && pid > 0 && pidAlive(pid) && Date.now() - st.mtimeMs < STALE_MS) return pid;
+    if ((await processAlive(pid)) && Date.now() - st.mtimeMs < STALE_MS) return pid;
     return undefined;
   } catch {
     return undefined;

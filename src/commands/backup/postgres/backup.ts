@@ -98,9 +98,7 @@ export async function postgresBackup(
             try {
               object =
                 o.format === 'custom'
-                  ? pipeDirect
-                    ? await dumpCustomPiped(tool.path, env, input, info.size, snapshot)
-                    : await dumpCustom(tool.path, env, input, info.size, snapshot)
+                  ? await dumpCustom(tool.path, env, input, info.size, snapshot, pipeDirect)
                   : await dumpDirectory(tool.path, env, input, o.jobs, info.size, snapshot);
             } finally {
               input.progress.stop();
@@ -133,57 +131,37 @@ export async function postgresBackup(
   );
 }
 
-/** pg_dump | zstd joined at the OS level: the raw dump never passes through Node. */
-async function dumpCustomPiped(
-  binary: string,
-  env: Record<string, string>,
-  input: EngineBackupInput,
-  sizeHint: number,
-  snapshot: string | undefined,
-): Promise<StoredObject> {
-  return storeDumpPiped(
-    input.repo,
-    {
-      tool: 'pg_dump',
-      binary,
-      args: pgDumpArgs({ format: 'custom', ...(snapshot ? { snapshot } : {}) }),
-      env,
-    },
-    {
-      key: input.keyFor(`db.dump${input.suffix}`),
-      content: POSTGRES_CONTENT.custom,
-      pipeline: input.pipeline,
-      signal: input.signal,
-      sizeHint,
-      onProgress: (stored) => input.progress.update(stored),
-    },
-  );
-}
-
+/**
+ * The custom-format dump as one stored object. `piped`: pg_dump | zstd joined at the OS level, the
+ * raw dump never passing through Node; otherwise pg_dump's stdout runs through the Node pipeline.
+ */
 async function dumpCustom(
   binary: string,
   env: Record<string, string>,
   input: EngineBackupInput,
   sizeHint: number,
   snapshot: string | undefined,
+  piped: boolean,
 ): Promise<StoredObject> {
-  const { startTool } = await import('../../../tools/run-tool.js');
-  const dump = startTool(
-    'pg_dump',
-    binary,
-    pgDumpArgs({ format: 'custom', ...(snapshot ? { snapshot } : {}) }),
-    {
-      env,
-      stdout: 'pipe',
-      signal: input.signal,
-    },
-  );
-  const storing = storeStream(input.repo, dump.stdout!, {
+  const args = pgDumpArgs({ format: 'custom', ...(snapshot ? { snapshot } : {}) });
+  const target = {
     key: input.keyFor(`db.dump${input.suffix}`),
     content: POSTGRES_CONTENT.custom,
     pipeline: input.pipeline,
     signal: input.signal,
     sizeHint,
+  };
+  if (piped) {
+    return storeDumpPiped(
+      input.repo,
+      { tool: 'pg_dump', binary, args, env },
+      { ...target, onProgress: (stored) => input.progress.update(stored) },
+    );
+  }
+  const { startTool } = await import('../../../tools/run-tool.js');
+  const dump = startTool('pg_dump', binary, args, { env, stdout: 'pipe', signal: input.signal });
+  const storing = storeStream(input.repo, dump.stdout!, {
+    ...target,
     onProgress: (raw) => input.progress.update(raw, sizeHint),
   });
   const [stored, dumped] = await Promise.allSettled([storing, dump.done]);

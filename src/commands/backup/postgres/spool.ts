@@ -1,13 +1,12 @@
 import { open, stat } from 'node:fs/promises';
 
 import type { Repository } from '../../../storage/repository.js';
-import { findZstdBinary } from '../../../streams/compress.js';
+import { findZstdBinary, zlibHasZstd } from '../../../streams/compression-spec.js';
 import { decryptStage } from '../../../streams/encrypt.js';
 import { runPipeline, type ReadPipelineOptions } from '../../../streams/pipeline.js';
 import { spawnTool } from '../../../tools/spawn-tool.js';
 import type { StoredObject } from '../manifest.js';
-import { ObjectDamaged, VerifyStage, classifyReadError } from '../read-object.js';
-import * as zlib from 'node:zlib';
+import { ObjectDamaged, classifyReadError, storedBytesCheck } from '../read-object.js';
 
 /**
  * The zstd binary, when a spool for `pg_restore -j` can be written by `zstd -d` directly (its
@@ -19,8 +18,7 @@ export function directSpoolBinary(object: StoredObject): string | undefined {
   if (object.pipeline.compression.algorithm !== 'zstd') return undefined;
   if (process.env.DBOPS_BACKUP_NODE_PIPE === '1') return undefined;
   // Where node:zlib has zstd, reads decompress in-process; keep that path (and its raw check).
-  if (typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function')
-    return undefined;
+  if (zlibHasZstd()) return undefined;
   const framed = object.pipeline.compression.implementation === 'zstd-binary';
   if (object.raw.sha256 !== undefined && !framed) return undefined;
   return findZstdBinary();
@@ -38,14 +36,7 @@ export async function spoolThroughZstd(
   file: string,
   o: { read: ReadPipelineOptions; signal: AbortSignal; onProgress?: (storedBytes: number) => void },
 ): Promise<{ storedBytes: number; rawBytes: number }> {
-  const storedCheck = new VerifyStage(
-    object.stored,
-    (a) =>
-      new ObjectDamaged(
-        object.key,
-        `stored bytes have sha256 ${a.sha256} (${a.size} bytes), the manifest says ${object.stored.sha256} (${object.stored.size} bytes)`,
-      ),
-  );
+  const storedCheck = storedBytesCheck(object);
   const enc = object.pipeline.encryption;
   const stages = enc
     ? [
