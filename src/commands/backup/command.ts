@@ -186,7 +186,7 @@ export function register(program: Command): void {
   backup
     .command('list')
     .description(
-      'the backups in the repository (only completed ones: a backup exists once its manifest is written)',
+      "the backups in the repository (only completed ones: a backup exists once its manifest is written), and each target's archived WAL coverage",
     )
     .action(async (_opts: unknown, cmd: Command) => {
       const ctx = await createContext(cmd);
