@@ -7,6 +7,7 @@ import {
   findZstdBinary,
   parseCompression,
   ZSTD_INSTALL_HINT,
+  zstdLevelFlag,
   zlibHasZstd,
   type CompressionAlgorithm,
   type CompressionSpec,
@@ -156,7 +157,7 @@ export function compressStage(
       return new ChildProcessStage({
         tool: 'zstd',
         binary,
-        args: ['-q', '-c', `-${level}`, '-T0'],
+        args: ['-q', '-c', zstdLevelFlag(level), '-T0'],
         installHint: ZSTD_INSTALL_HINT,
       });
     }

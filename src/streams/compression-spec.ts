@@ -25,10 +25,16 @@ export interface CompressionSpec {
  */
 export const DEFAULT_LEVELS: Record<CompressionAlgorithm, number> = { zstd: 1, gzip: 1, none: 0 };
 
+// zstd's negative levels are its `--fast=N` modes: faster than level 1, for a lower ratio.
 const LEVEL_RANGE: Record<Exclude<CompressionAlgorithm, 'none'>, [number, number]> = {
-  zstd: [1, 19],
+  zstd: [-7, 19],
   gzip: [1, 9],
 };
+
+/** The zstd command-line flag for a level: `-3`, or `--fast=3` for level -3. */
+export function zstdLevelFlag(level: number): string {
+  return level < 0 ? `--fast=${-level}` : `-${level}`;
+}
 
 export const ZSTD_INSTALL_HINT =
   'install zstd: apt-get install zstd (Debian/Ubuntu), brew install zstd (macOS)';
@@ -60,10 +66,12 @@ export function parseCompression(
   }
   const [min, max] = LEVEL_RANGE[algorithm];
   if (level === undefined) level = DEFAULT_LEVELS[algorithm];
-  if (!Number.isInteger(level) || level < min || level > max) {
+  if (!Number.isInteger(level) || level < min || level > max || level === 0) {
     throw badCompression(
       typeof input === 'string' ? input : `${algorithm}:${level}`,
-      `${algorithm} level must be ${min}..${max}`,
+      algorithm === 'zstd'
+        ? 'zstd level must be 1..19, or -1..-7 for its fast modes'
+        : `${algorithm} level must be ${min}..${max}`,
     );
   }
   return { algorithm, level };
@@ -71,7 +79,7 @@ export function parseCompression(
 
 function badCompression(input: string, why: string): ConfigError {
   return new ConfigError(`invalid compression "${input}": ${why}`, {
-    hint: 'use zstd, zstd:LEVEL (1-19), gzip, gzip:LEVEL (1-9) or none',
+    hint: 'use zstd, zstd:LEVEL (1-19, or -1..-7: fast modes), gzip, gzip:LEVEL (1-9) or none',
   });
 }
 

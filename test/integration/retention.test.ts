@@ -115,10 +115,14 @@ describe('retention run (PostgreSQL)', () => {
     );
     const plan = await runDbops(['retention', 'plan', '--config', path, '--format', 'json']);
     expect(plan.exitCode, plan.stderr).toBe(0);
-    const p = json<{ policies: { eligible: number; walk: string[]; statements: string[] }[] }>(plan);
+    const p = json<{
+      policies: { eligible: number; walkMode: string; walkReason: string; statements: string[] }[];
+    }>(plan);
     expect(p.policies[0]!.eligible).toBe(2000);
-    expect(p.policies[0]!.walk).toEqual(['created_at', 'id']);
-    expect(p.policies[0]!.statements.join('\n')).toContain('for update of t skip locked');
+    // 40 % of the rows go: cheaper to read every page than to walk the index.
+    expect(p.policies[0]!.walkMode).toBe('pages');
+    expect(p.policies[0]!.walkReason).toMatch(/about \d+ % of the rows go/);
+    expect(p.policies[0]!.statements.join('\n')).toContain('x.ctid >= $2::tid and x.ctid < $3::tid');
     const dry = await runDbops(['retention', 'run', '--dry-run', '--config', path]);
     expect(dry.exitCode, dry.stderr).toBe(0);
     expect(dry.stdout).toContain('nothing was changed');
@@ -237,6 +241,40 @@ describe('retention run (PostgreSQL)', () => {
     expect(json<{ policies: { outcome: string }[] }>(r2).policies[0]!.outcome).toBe('retry-later');
   });
 
+  it('a page walk that meets a locked row skips it instead of waiting', async () => {
+    await makeEvents('rowlock_events', 20_000, 0.5);
+    const path = await config(
+      'rowlock',
+      `    rl:\n      table: rowlock_events\n      ageColumn: created_at\n      olderThan: 2y\n      walk: pages\n      lockTimeout: 5s\n`,
+    );
+    const victim = await one<{ id: string }>(
+      `select id from rowlock_events where created_at < now() - interval '2 years' order by id limit 1 offset 5000`,
+    );
+    const holder = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    await holder.query('begin');
+    await holder.query('select 1 from rowlock_events where id = $1 for update', [victim.id]);
+    const t0 = Date.now();
+    const r = await runDbops(['retention', 'run', '--config', path, '--yes', '--format', 'json']);
+    const took = Date.now() - t0;
+    await holder.query('rollback');
+    await holder.end();
+    expect(r.exitCode, r.stderr).toBe(0);
+    const p = json<{ policies: { rows: number; lockRetries: number; walk: string; outcome: string }[] }>(r)
+      .policies[0]!;
+    expect(p.walk).toBe('pages');
+    expect(p.outcome).toBe('complete');
+    expect(p.rows).toBe(9999);
+    expect(p.lockRetries).toBe(1);
+    // The lock wait is capped by the batch bound (500 ms), not the 5 s lockTimeout.
+    expect(took).toBeLessThan(5000);
+    expect(
+      Number(
+        (await one<{ n: string }>(`select count(*) as n from rowlock_events where id = $1`, [victim.id])).n,
+      ),
+    ).toBe(1);
+  });
+
   async function killMidRun(path: string, table: string, doneWhen: () => Promise<boolean>): Promise<void> {
     const child = execa(
       process.execPath,
@@ -255,30 +293,33 @@ describe('retention run (PostgreSQL)', () => {
     await child;
   }
 
-  it('kill -9 during archive-table, then run again: totals exact', async () => {
-    await makeEvents('k_events', 30_000, 0.5);
-    const before = await eligibleChecksum('k_events');
-    const path = await config(
-      'kill-table',
-      `    k:\n      table: k_events\n      ageColumn: created_at\n      olderThan: 2y\n      action: archive-table\n      archiveTable: k_events_archive\n      batchSize: 200\n      maxBatchSize: 200\n      pause: 5ms\n`,
-    );
-    await killMidRun(path, 'k_events', async () => {
-      const t = await one<{ t: string | null }>(`select to_regclass('k_events_archive')::text as t`);
-      return (
-        t.t !== null &&
-        Number((await one<{ n: string }>('select count(*) as n from k_events_archive')).n) > 1000
+  it.each(['pages', 'key'])(
+    'kill -9 during archive-table (walk: %s), then run again: totals exact',
+    async (walk) => {
+      await makeEvents('k_events', 30_000, 0.5);
+      const before = await eligibleChecksum('k_events');
+      const path = await config(
+        `kill-table-${walk}`,
+        `    k:\n      table: k_events\n      ageColumn: created_at\n      olderThan: 2y\n      walk: ${walk}\n      action: archive-table\n      archiveTable: k_events_archive\n      batchSize: 200\n      maxBatchSize: 200\n      pause: 5ms\n`,
       );
-    });
-    const mid = Number((await one<{ n: string }>('select count(*) as n from k_events_archive')).n);
-    expect(mid).toBeLessThan(15_000);
-    const r = await runDbops(['retention', 'run', '--config', path, '--yes', '--format', 'json']);
-    expect(r.exitCode, r.stderr).toBe(0);
-    const archived = await one<{ n: string; sum: string }>(
-      `select count(*) as n, md5(string_agg(id::text || ':' || payload, ',' order by id)) as sum from k_events_archive`,
-    );
-    expect(archived).toEqual(before);
-    expect(Number((await eligibleChecksum('k_events')).n)).toBe(0);
-  });
+      await killMidRun(path, 'k_events', async () => {
+        const t = await one<{ t: string | null }>(`select to_regclass('k_events_archive')::text as t`);
+        return (
+          t.t !== null &&
+          Number((await one<{ n: string }>('select count(*) as n from k_events_archive')).n) > 1000
+        );
+      });
+      const mid = Number((await one<{ n: string }>('select count(*) as n from k_events_archive')).n);
+      expect(mid).toBeLessThan(15_000);
+      const r = await runDbops(['retention', 'run', '--config', path, '--yes', '--format', 'json']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const archived = await one<{ n: string; sum: string }>(
+        `select count(*) as n, md5(string_agg(id::text || ':' || payload, ',' order by id)) as sum from k_events_archive`,
+      );
+      expect(archived).toEqual(before);
+      expect(Number((await eligibleChecksum('k_events')).n)).toBe(0);
+    },
+  );
 
   it('kill -9 during archive-storage, then run again: every row in exactly one file, none left', async () => {
     await makeEvents('s_events', 20_000, 0.5);
@@ -323,7 +364,7 @@ describe('retention run (PostgreSQL)', () => {
     await makeEvents('t_events', 20_000, 0.5);
     const path = await config(
       'sigterm',
-      `    t:\n      table: t_events\n      ageColumn: created_at\n      olderThan: 2y\n      batchSize: 100\n      maxBatchSize: 100\n      pause: 100ms\n`,
+      `    t:\n      table: t_events\n      ageColumn: created_at\n      olderThan: 2y\n      walk: key\n      batchSize: 100\n      maxBatchSize: 100\n      pause: 100ms\n`,
     );
     const child = execa(
       process.execPath,

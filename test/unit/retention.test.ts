@@ -12,7 +12,7 @@ import {
 } from '../../src/commands/retention/mongodb/filter.js';
 import { resolvePolicy, selectPolicies } from '../../src/commands/retention/policy.js';
 import type { TableInfo } from '../../src/commands/retention/postgres/introspect.js';
-import { buildBatchSql } from '../../src/commands/retention/postgres/sql.js';
+import { buildBatchSql, chooseWalkMode } from '../../src/commands/retention/postgres/sql.js';
 import {
   newRunResult,
   recordBatch,
@@ -100,6 +100,9 @@ const table = (over: Partial<TableInfo> = {}): TableInfo => ({
   ],
   primaryKey: ['id'],
   ageIndexed: true,
+  pages: 1000,
+  rowsPerPage: 50,
+  tidRangeScans: true,
   ...over,
 });
 
@@ -161,6 +164,48 @@ describe('PostgreSQL batch SQL', () => {
     expect(s2.selectFirst).toContain('row_to_json(t)::text as j');
     expect(s2.deleteByKeys).toContain('json_to_recordset($1::json) as k("id" bigint)');
     expect(s2.deleteByKeys).toContain('x."created at" < $2::timestamp with time zone');
+  });
+
+  it('walks page ranges when many rows go or no index helps, and by key otherwise', () => {
+    const t = table();
+    expect(chooseWalkMode(policy, t, 20_000).mode).toBe('pages');
+    expect(chooseWalkMode(policy, t, 1_000).mode).toBe('key');
+    expect(chooseWalkMode(policy, t, undefined).mode).toBe('key');
+    expect(chooseWalkMode(policy, table({ ageIndexed: false }), 10).mode).toBe('pages');
+    expect(chooseWalkMode(policy, table({ partitioned: true }), 50_000).mode).toBe('key');
+    expect(chooseWalkMode(policy, table({ tidRangeScans: false }), 50_000).mode).toBe('key');
+    const keyed = resolvePolicy(
+      'p',
+      { table: 'x', ageColumn: 'created at', olderThan: '2y', walk: 'key', action: 'delete' },
+      undefined,
+    );
+    expect(chooseWalkMode(keyed, t, 50_000).mode).toBe('key');
+    const paged = resolvePolicy(
+      'p',
+      { table: 'x', ageColumn: 'created at', olderThan: '2y', walk: 'pages', action: 'delete' },
+      undefined,
+    );
+    expect(chooseWalkMode(paged, t, 10).mode).toBe('pages');
+    expect(() => chooseWalkMode(paged, table({ partitioned: true }), 10)).toThrow(
+      /walk: pages is not possible/,
+    );
+  });
+
+  it('deletes a page range in one plain statement, with a SKIP LOCKED variant for locked rows', () => {
+    const sql = buildBatchSql(policy, table(), undefined, 'pages');
+    expect(sql.pageBatch).toBe(
+      'delete from "public"."we""ird tab" x where x.ctid >= $2::tid and x.ctid < $3::tid and x."created at" < $1::timestamp with time zone',
+    );
+    expect(sql.pageBatchSkipLocked).toContain('for update of t skip locked');
+    const arch = resolvePolicy(
+      'p',
+      { table: 'x', ageColumn: 'created at', olderThan: '2y', action: 'archive-table', archiveTable: 'a' },
+      undefined,
+    );
+    const a = buildBatchSql(arch, table(), { sql: '"a"', columns: ['id', 'payload'] }, 'pages');
+    expect(a.pageBatch).toMatch(
+      /^with gone as \(delete from .* returning x\.\*\)\s*insert into "a" \("id", "payload"\)/s,
+    );
   });
 
   it('refuses a table without a usable key', () => {

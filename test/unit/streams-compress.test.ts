@@ -55,6 +55,7 @@ describe('parseCompression', () => {
     ['gzip:6', { algorithm: 'gzip', level: 6 }],
     ['none', { algorithm: 'none', level: 0 }],
     [' ZSTD:19 ', { algorithm: 'zstd', level: 19 }],
+    ['zstd:-3', { algorithm: 'zstd', level: -3 }],
   ])('%s', (input, expected) => {
     expect(parseCompression(input)).toEqual(expected);
   });
@@ -64,7 +65,7 @@ describe('parseCompression', () => {
     expect(parseCompression({ algorithm: 'zstd', level: 5 })).toEqual({ algorithm: 'zstd', level: 5 });
   });
 
-  it.each(['lz4', 'zstd:0', 'zstd:20', 'gzip:10', 'none:3', 'zstd:', 'zstd:x', '', 'gzip:-1'])(
+  it.each(['lz4', 'zstd:0', 'zstd:20', 'zstd:-8', 'gzip:10', 'none:3', 'zstd:', 'zstd:x', '', 'gzip:-1'])(
     'rejects %j with a ConfigError',
     (input) => {
       expect(() => parseCompression(input)).toThrow(ConfigError);
@@ -100,6 +101,13 @@ describe('compress / decompress stages', () => {
     expect(back.equals(data)).toBe(true);
     const tool = spawnSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 * 1024 * 1024 });
     expect(tool.status).toBe(0);
+    expect(tool.stdout.equals(data)).toBe(true);
+  });
+
+  it.skipIf(!hasZstd)('zstd fast mode (level -3 → --fast=3) round trip, readable by zstd -d', async () => {
+    const packed = await through(data, compressStage('zstd:-3', { preferBinary: true }));
+    expect(packed.length).toBeLessThan(data.length);
+    const tool = spawnSync('zstd', ['-d', '-c', '-q'], { input: packed, maxBuffer: 64 * 1024 * 1024 });
     expect(tool.stdout.equals(data)).toBe(true);
   });
 

@@ -15,7 +15,7 @@ export class BatchSizer {
   constructor(
     initial: number,
     private readonly min: number,
-    private readonly max: number,
+    private max: number,
     private readonly boundMs: number,
   ) {
     this.size = clamp(initial, min, max);
@@ -36,6 +36,12 @@ export class BatchSizer {
       const factor = Math.min(2, (target * 0.8) / Math.max(ms, 1));
       this.size = clamp(Math.floor(this.size * Math.max(1, factor)), this.min, this.max);
     }
+  }
+
+  /** Moves the upper bound (a page walk's limit follows the density of eligible rows). */
+  setMax(max: number): void {
+    this.max = Math.max(max, this.min);
+    this.size = clamp(this.size, this.min, this.max);
   }
 
   /** A batch was cancelled by the duration bound before it committed. */

@@ -19,6 +19,7 @@ export interface PolicyLimits {
   lockTimeoutMs: number;
   statementTimeoutMs: number;
   lockRetries: number;
+  synchronousCommit: boolean;
 }
 
 /** A policy from the config, validated and with defaults applied: what the engines work from. */
@@ -37,6 +38,7 @@ export interface RetentionPolicy extends PolicyLimits {
   where: string | undefined;
   filter: Record<string, unknown> | undefined;
   key: string[] | undefined;
+  walk: 'auto' | 'key' | 'pages';
   action: RetentionAction;
   archiveTable: string | undefined;
   repository: string | undefined;
@@ -58,6 +60,7 @@ export const DEFAULT_LIMITS: PolicyLimits = {
   lockTimeoutMs: 2000,
   statementTimeoutMs: 60_000,
   lockRetries: 5,
+  synchronousCommit: false,
 };
 
 function limitsOf(...layers: (RetentionSettings | undefined)[]): PolicyLimits {
@@ -76,12 +79,13 @@ function limitsOf(...layers: (RetentionSettings | undefined)[]): PolicyLimits {
     lockTimeoutMs: ms(merged.lockTimeout, DEFAULT_LIMITS.lockTimeoutMs),
     statementTimeoutMs: ms(merged.statementTimeout, DEFAULT_LIMITS.statementTimeoutMs),
     lockRetries: merged.lockRetries ?? DEFAULT_LIMITS.lockRetries,
+    synchronousCommit: merged.synchronousCommit ?? DEFAULT_LIMITS.synchronousCommit,
   };
 }
 
 export function resolvePolicy(
   name: string,
-  p: RetentionPolicyConfig,
+  p: Omit<RetentionPolicyConfig, 'walk'> & { walk?: RetentionPolicyConfig['walk'] },
   defaults: RetentionSettings | undefined,
 ): RetentionPolicy {
   const olderThan = p.olderThan ? parseAge(p.olderThan) : undefined;
@@ -97,6 +101,7 @@ export function resolvePolicy(
     where: p.where,
     filter: p.filter,
     key: p.key,
+    walk: p.walk ?? 'auto',
     action: p.action,
     archiveTable: p.archiveTable,
     repository: p.repository,

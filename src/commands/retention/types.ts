@@ -13,7 +13,7 @@ export type PolicyOutcome =
 
 export interface BatchRecord {
   rows: number;
-  /** Rows asked for (the batch size at the time). */
+  /** Rows asked for (the batch size at the time); heap pages for a page walk. */
   size: number;
   ms: number;
 }
@@ -39,6 +39,8 @@ export interface PolicyRunResult {
   lagWaitMs: number;
   /** ISO timestamp: rows older than this were eligible. */
   cutoff: string | undefined;
+  /** PostgreSQL: how the table was walked (ranges of heap pages, or by key along an index). */
+  walk?: 'pages' | 'key';
   /** archive-storage: the run's manifest key. */
   manifest?: string;
   stoppedBy?: 'max-run-time' | 'signal';
@@ -66,8 +68,11 @@ export interface PolicyPlan {
   oldest: string | null;
   newest: string | null;
   cutoff: string | undefined;
-  /** Keyset columns the run walks, in order. */
+  /** Keyset columns the run walks, in order (empty for a page walk). */
   walk: string[];
+  /** PostgreSQL: heap page ranges or keyset, and why. */
+  walkMode?: 'pages' | 'key';
+  walkReason?: string;
   batchSize: number;
   estimatedBatches: number;
   /** Rough: from typical rates on this kind of work, not a measurement of this server. */

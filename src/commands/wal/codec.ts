@@ -10,6 +10,7 @@ import {
   findZstdBinary,
   parseCompression,
   zlibHasZstd,
+  zstdLevelFlag,
   type CompressionAlgorithm,
 } from '../../streams/compression-spec.js';
 import type { EncryptOptions } from '../../streams/encrypt.js';
@@ -38,7 +39,7 @@ async function zstdFile(binary: string, file: string, level: number, scratchDir:
   try {
     await new Promise<void>((resolve, reject) => {
       let stderr = '';
-      const child = spawn(binary, ['-q', '-c', `-${level}`, '--', file], { stdio: ['ignore', fd, 'pipe'] });
+      const child = spawn(binary, ['-q', '-c', zstdLevelFlag(level), '--', file], { stdio: ['ignore', fd, 'pipe'] });
       child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('error', reject);
       child.on('close', (code) =>

@@ -33,6 +33,11 @@ export const retentionSettingsSchema = z.strictObject({
   statementTimeout: duration.optional(),
   /** How many times a batch that hit lock_timeout is retried (with back-off) before the policy gives up. */
   lockRetries: z.number().int().nonnegative().optional(),
+  /**
+   * PostgreSQL delete and archive-table: wait for each batch's commit to reach disk (default
+   * false: a crash may undo the last few batches, which the next run repeats; nothing is lost).
+   */
+  synchronousCommit: z.boolean().optional(),
 });
 
 export const retentionPolicySchema = retentionSettingsSchema
@@ -56,6 +61,12 @@ export const retentionPolicySchema = retentionSettingsSchema
     /** Keyset columns (default: the primary key; `_id` on MongoDB). Must be unique and NOT NULL. */
     key: z.array(nonEmpty).min(1).optional(),
     action: z.enum(['delete', 'archive-table', 'archive-storage']).default('delete'),
+    /**
+     * PostgreSQL: how a run walks the table. `pages` deletes by ranges of heap pages (a chunked
+     * sequential scan, the fastest when many rows go); `key` walks an index by key (the age index
+     * or the key, the cheapest when few rows go); `auto` picks from the planner's estimate.
+     */
+    walk: z.enum(['auto', 'key', 'pages']).default('auto'),
     /** archive-table: destination table (collection on MongoDB), created with the same columns when missing. */
     archiveTable: nonEmpty.optional(),
     /** archive-storage: repository name (default: the command's repository). */
@@ -68,6 +79,9 @@ export const retentionPolicySchema = retentionSettingsSchema
     if (p.olderThan && !p.ageColumn) issue('ageColumn', 'olderThan needs ageColumn');
     if (!p.olderThan && !p.where && !p.filter)
       issue('olderThan', 'give olderThan (with ageColumn), where or filter');
+    if (p.walk !== 'auto' && p.collection) issue('walk', 'walk is for PostgreSQL tables');
+    if (p.walk === 'pages' && p.action === 'archive-storage')
+      issue('walk', 'archive-storage walks by key (its batch files record key ranges)');
     if (p.where && p.collection) issue('where', 'where is SQL; use filter for a MongoDB collection');
     if (p.filter && p.table) issue('filter', 'filter is for MongoDB; use where for a PostgreSQL table');
     if (p.action === 'archive-table' && !p.archiveTable)

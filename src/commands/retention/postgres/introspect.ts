@@ -20,6 +20,14 @@ export interface TableInfo {
   primaryKey: string[];
   /** Is there a plain btree index whose first column is the age column? */
   ageIndexed: boolean;
+  /**
+   * Heap pages and live rows per page as of the last VACUUM/ANALYZE (0: unknown). Estimates, read
+   * without locking the table: pg_relation_size would queue behind a held lock.
+   */
+  pages: number;
+  rowsPerPage: number;
+  /** TID range scans (`ctid >= … and ctid < …` read only those pages) need PostgreSQL 14. */
+  tidRangeScans: boolean;
 }
 
 /** Looks a table up by its config name; a missing table is a config problem (exit 2). */
@@ -30,8 +38,17 @@ export async function describeTable(
   policy: string,
 ): Promise<TableInfo | undefined> {
   const sql = quoteQualified(name);
-  const { rows } = await client.query<{ oid: number; relkind: string }>(
-    `select c.oid::int as oid, c.relkind::text as relkind from pg_catalog.pg_class c where c.oid = to_regclass($1)`,
+  const { rows } = await client.query<{
+    oid: number;
+    relkind: string;
+    reltuples: number;
+    relpages: number;
+    version: number;
+  }>(
+    `select c.oid::int as oid, c.relkind::text as relkind,
+            c.reltuples::float8 as reltuples, c.relpages::int as relpages,
+            current_setting('server_version_num')::int as version
+       from pg_catalog.pg_class c where c.oid = to_regclass($1)`,
     [sql],
   );
   const rel = rows[0];
@@ -89,5 +106,8 @@ export async function describeTable(
     })),
     primaryKey: pk.rows.map((r) => r.name),
     ageIndexed,
+    pages: Math.max(rel.relpages, 0),
+    rowsPerPage: rel.relpages > 0 && rel.reltuples > 0 ? rel.reltuples / rel.relpages : 0,
+    tidRangeScans: rel.version >= 140000,
   };
 }

@@ -5,13 +5,15 @@ import { ConfigError } from '../../../errors.js';
 import type { RetentionPolicy } from '../policy.js';
 import type { PolicyPlan, PolicyStatus } from '../types.js';
 import { describeTable } from './introspect.js';
-import { archiveColumns, buildBatchSql, createArchiveTableSql, eligibilitySql } from './sql.js';
+import { eligibilitySql } from './sql.js';
+import { preparePolicy } from './prepare.js';
 
 /**
  * Rough rows/s per action on a small server, from the measurements behind issue 7 (keyset
  * batches of 1k–10k rows): for the estimate only, labelled as such.
  */
 const TYPICAL_RATE = { delete: 200_000, 'archive-table': 150_000, 'archive-storage': 50_000 } as const;
+const PAGE_WALK_RATE = { delete: 500_000, 'archive-table': 250_000, 'archive-storage': 50_000 } as const;
 
 interface PlanNode {
   'Node Type': string;
@@ -38,39 +40,23 @@ export async function planPostgresPolicy(
     withRollback(
       client,
       async (c) => {
-        const table = await describeTable(c, policy.relation, policy.ageColumn, policy.name);
-        if (!table)
-          throw new ConfigError(`retention policy ${policy.name}: table ${policy.relation} does not exist`);
         const warnings: string[] = [];
         const statements: string[] = [];
-        let archive: { sql: string; columns: string[] } | undefined;
+        const { table, sql, cutoff, walkReason, archiveCreated } = await preparePolicy(
+          policy,
+          c,
+          async (ddl) => {
+            statements.push(ddl);
+            await c.query(ddl);
+          },
+        );
         let archiveTarget: string | undefined;
         if (policy.action === 'archive-table') {
-          const info = await describeTable(c, policy.archiveTable!, undefined, policy.name);
-          archive = {
-            sql: quoteQualified(policy.archiveTable!),
-            columns: info
-              ? archiveColumns(table.columns, info.columns, policy.name, policy.archiveTable!)
-              : table.columns.map((col) => col.name),
-          };
-          archiveTarget = info ? archive.sql : `${archive.sql} (created on first run)`;
-          if (!info) {
-            statements.push(createArchiveTableSql(policy.archiveTable!, table));
-            await c.query(createArchiveTableSql(policy.archiveTable!, table));
-          }
+          const name = quoteQualified(policy.archiveTable!);
+          archiveTarget = archiveCreated ? `${name} (created on first run)` : name;
         }
         if (policy.action === 'archive-storage') {
           archiveTarget = `repository ${policy.repository ?? '(default)'}: ${targetName}/archive/${policy.name}/`;
-        }
-        const sql = buildBatchSql(policy, table, archive);
-        let cutoff: string | null = null;
-        if (policy.ageColumn && policy.olderThanInterval) {
-          const type = table.columns.find((col) => col.name === policy.ageColumn)!.type;
-          const { rows } = await c.query<{ cutoff: string }>(
-            `select (now() - $1::interval)::${type}::text as cutoff`,
-            [policy.olderThanInterval],
-          );
-          cutoff = rows[0]!.cutoff;
         }
         const elig = eligibilitySql(policy, table);
         let counts;
@@ -92,14 +78,16 @@ export async function planPostgresPolicy(
           );
         }
         const eligible = Number(counts.rows[0]!.n);
+        const pages = sql.mode === 'pages';
         if (policy.action === 'archive-storage') statements.push(sql.selectFirst!, sql.deleteByKeys!);
-        else statements.push(sql.firstBatch);
+        else statements.push(pages ? sql.pageBatch! : sql.firstBatch);
+        // EXPLAIN also checks the statement against the server (a bad `where` fails here).
         const explained = await c.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-          `explain (format json) ${policy.action === 'archive-storage' ? sql.selectFirst! : sql.firstBatch}`,
-          [cutoff, policy.batchSize],
+          `explain (format json) ${policy.action === 'archive-storage' ? sql.selectFirst! : pages ? sql.pageBatch! : sql.firstBatch}`,
+          pages ? [cutoff, '(0,0)', '(1,0)'] : [cutoff, policy.batchSize],
         );
         const scans = seqScans(explained.rows[0]!['QUERY PLAN'][0].Plan);
-        if (scans.length > 0) {
+        if (scans.length > 0 && !pages) {
           const stats = await c.query<{ n: number }>(
             'select reltuples::float8 as n from pg_class where oid = $1',
             [table.oid],
@@ -110,12 +98,15 @@ export async function planPostgresPolicy(
             );
           }
         }
-        if (!table.ageIndexed && policy.ageColumn) {
+        if (!table.ageIndexed && policy.ageColumn && !pages) {
           warnings.push(
             `no btree index starts with ${policy.ageColumn}: the run walks the whole primary key once`,
           );
         }
-        const estimatedBatches = Math.ceil(eligible / policy.batchSize);
+        // A page walk reads every page; its batches are counted at the table's density.
+        const estimatedBatches = pages
+          ? Math.ceil(table.pages / Math.ceil(policy.batchSize / (table.rowsPerPage || 50)))
+          : Math.ceil(eligible / policy.batchSize);
         return {
           policy: policy.name,
           target: targetName,
@@ -127,10 +118,13 @@ export async function planPostgresPolicy(
           newest: counts.rows[0]!.newest,
           cutoff: cutoff ?? undefined,
           walk: sql.walk.map((w) => w.name),
+          walkMode: sql.mode,
+          walkReason,
           batchSize: policy.batchSize,
           estimatedBatches,
           estimatedMs: Math.round(
-            (eligible / TYPICAL_RATE[policy.action]) * 1000 + estimatedBatches * policy.pauseMs,
+            (eligible / (pages ? PAGE_WALK_RATE[policy.action] : TYPICAL_RATE[policy.action])) * 1000 +
+              estimatedBatches * policy.pauseMs,
           ),
           statements: statements.map((s) => s.replace(/\s+/g, ' ').trim()),
           warnings,

@@ -10,6 +10,12 @@ import type { ColumnInfo, TableInfo } from './introspect.js';
  * rows.
  */
 export interface BatchSql {
+  /** `key`: keyset walk along an index; `pages`: ranges of heap pages (statements below). */
+  mode: WalkMode;
+  /** pages only: $1 = cutoff, $2/$3 = first and end (exclusive) TID of the page range. */
+  pageBatch?: string;
+  /** pages only: the same range, skipping rows other sessions hold locks on. */
+  pageBatchSkipLocked?: string;
   /** Columns walked in order (keyset), e.g. [created_at, id] or [id]. */
   walk: ColumnInfo[];
   /** Unique key used to delete exactly the archived rows (archive-storage). */
@@ -22,8 +28,6 @@ export interface BatchSql {
   selectNext?: string;
   /** archive-storage only: $1 = JSON array of rows from a batch file, $2 = cutoff. */
   deleteByKeys?: string;
-  /** Rows eligible (for plan/status); $1 = cutoff. */
-  eligibility: string;
 }
 
 export function eligibilitySql(policy: RetentionPolicy, table: TableInfo, alias = 't'): string {
@@ -78,6 +82,60 @@ export function chooseWalk(
   return { key, walk: key };
 }
 
+export type WalkMode = 'key' | 'pages';
+
+/**
+ * Below this share of eligible rows an index walk is cheaper than reading every page: measured
+ * on 2M rows, the page walk deletes ~2.2× faster per eligible row but reads the whole table, and
+ * the two meet near 11 % (docs/retention.md).
+ */
+const PAGE_WALK_MIN_SHARE = 0.1;
+
+/**
+ * How a run walks the table. A page walk is a single DELETE's sequential scan cut into short
+ * transactions (0.85× a single DELETE's rate, where the keyset walk managed 0.25×: no index
+ * descent, sort or row lock per row); a keyset walk touches only the rows that go.
+ */
+export function chooseWalkMode(
+  policy: RetentionPolicy,
+  table: TableInfo,
+  eligibleEstimate: number | undefined,
+): { mode: WalkMode; reason: string } {
+  const pagesImpossible = table.partitioned
+    ? 'a partitioned table is walked by key'
+    : !table.tidRangeScans
+      ? 'page ranges need PostgreSQL 14 or newer'
+      : policy.action === 'archive-storage'
+        ? 'archive-storage records key ranges'
+        : undefined;
+  if (policy.walk === 'key') return { mode: 'key', reason: 'walk: key in the policy' };
+  if (policy.walk === 'pages') {
+    if (pagesImpossible) {
+      throw new ConfigError(
+        `retention policy ${policy.name}: walk: pages is not possible here: ${pagesImpossible}`,
+        {
+          hint: 'use walk: auto or walk: key',
+        },
+      );
+    }
+    return { mode: 'pages', reason: 'walk: pages in the policy' };
+  }
+  if (pagesImpossible) return { mode: 'key', reason: pagesImpossible };
+  if (policy.key) return { mode: 'key', reason: 'the policy names its key' };
+  if (!policy.ageColumn || !table.ageIndexed) {
+    return { mode: 'pages', reason: `no index on ${policy.ageColumn ?? 'the condition'} to walk` };
+  }
+  const rows = table.rowsPerPage * table.pages;
+  if (eligibleEstimate !== undefined && rows > 0) {
+    const share = eligibleEstimate / rows;
+    const pct = `${Math.round(share * 100)} %`;
+    return share >= PAGE_WALK_MIN_SHARE
+      ? { mode: 'pages', reason: `about ${pct} of the rows go` }
+      : { mode: 'key', reason: `only about ${pct} of the rows go` };
+  }
+  return { mode: 'key', reason: 'no estimate of the eligible rows' };
+}
+
 const list = (cols: ColumnInfo[], alias?: string) =>
   cols.map((c) => (alias ? `${alias}.${quoteIdent(c.name)}` : quoteIdent(c.name))).join(', ');
 const row = (parts: string) => (parts.includes(',') ? `(${parts})` : parts);
@@ -109,7 +167,35 @@ export function buildBatchSql(
   policy: RetentionPolicy,
   table: TableInfo,
   archive?: { sql: string; columns: string[] },
+  mode: WalkMode = 'key',
 ): BatchSql {
+  const intoArchive = (deleteStatement: string) =>
+    archive
+      ? `with gone as (${deleteStatement} returning x.*)
+    insert into ${archive.sql} (${archive.columns.map(quoteIdent).join(', ')}) overriding system value
+    select ${archive.columns.map(quoteIdent).join(', ')} from gone`
+      : deleteStatement;
+  if (mode === 'pages') {
+    // Plain statements, one transaction each: the row count is the result's rowCount (for
+    // archive-table the insert's, which is the deleted rows'), and no row travels back.
+    const range = (a: string) => `${a}.ctid >= $2::tid and ${a}.ctid < $3::tid`;
+    // A page walk needs no key: it deletes what it finds in the range.
+    return {
+      mode,
+      walk: [],
+      key: [],
+      pageBatch: intoArchive(
+        `delete from ${table.sql} x where ${range('x')} and ${eligibilitySql(policy, table, 'x')}`,
+      ),
+      pageBatchSkipLocked: intoArchive(
+        `delete from ${table.sql} x where x.ctid = any (array(
+      select t.ctid from ${table.sql} t where ${range('t')} and ${eligibilitySql(policy, table)}
+       for update of t skip locked))`,
+      ),
+      firstBatch: '',
+      nextBatch: '',
+    };
+  }
   const { key, walk } = chooseWalk(policy, table);
   const elig = eligibilitySql(policy, table);
   const walkOrder = list(walk, 't');
@@ -154,11 +240,11 @@ export function buildBatchSql(
     ${tail}`;
 
   const result: BatchSql = {
+    mode,
     walk,
     key,
     firstBatch: statement(false),
     nextBatch: statement(true),
-    eligibility: `select count(*)::bigint as n from ${table.sql} t${elig ? ` where ${elig}` : ''}`,
   };
   if (policy.action === 'archive-storage') {
     const json = `row_to_json(t)::text as j, ${walk.map((c, i) => `t.${quoteIdent(c.name)}::text as w${i}`).join(', ')}`;
