@@ -39,7 +39,9 @@ async function zstdFile(binary: string, file: string, level: number, scratchDir:
   try {
     await new Promise<void>((resolve, reject) => {
       let stderr = '';
-      const child = spawn(binary, ['-q', '-c', zstdLevelFlag(level), '--', file], { stdio: ['ignore', fd, 'pipe'] });
+      const child = spawn(binary, ['-q', '-c', zstdLevelFlag(level), '--', file], {
+        stdio: ['ignore', fd, 'pipe'],
+      });
       child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('error', reject);
       child.on('close', (code) =>
