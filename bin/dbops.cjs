@@ -10,6 +10,19 @@ const { pathToFileURL } = require('node:url');
 
 async function run() {
   if (process.argv.includes('wal')) {
+    if (process.argv.includes('push')) {
+      // A segment the background worker already archived: answered from a few KB of code.
+      let quick;
+      try {
+        quick = require(join(__dirname, '..', 'dist', 'wal-quick.cjs'));
+      } catch {
+        quick = undefined;
+      }
+      if (quick && quick.walQuickPush(process.argv)) {
+        if (!process.stdout.writableLength) process.exit();
+        return;
+      }
+    }
     let fast;
     try {
       fast = require(join(__dirname, '..', 'dist', 'wal-fast.cjs'));

@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
 export const DBOPS_BIN = fileURLToPath(new URL('../../bin/dbops.cjs', import.meta.url));
+/** The package's `dbops` command: a shell script that answers some `wal push` calls itself. */
+export const DBOPS_SH = fileURLToPath(new URL('../../bin/dbops', import.meta.url));
 
 export interface CliResult {
   exitCode: number;

@@ -83,7 +83,10 @@ export function register(program: Command): void {
       'PostgreSQL archive format: custom (streamed, default) or directory (parallel, with --jobs); `--format custom|directory` works too when no output format is given',
     )
     .option('-j, --jobs <n>', 'pg_dump parallel jobs (directory format)', positiveInt)
-    .option('--compress <spec>', 'zstd, zstd:LEVEL, gzip[:LEVEL] or none (default: config, else zstd:1)')
+    .option(
+      '--compress <spec>',
+      'zstd, zstd:LEVEL (1-19, or -1..-7 fast), gzip[:LEVEL] or none (default: config, else zstd:1)',
+    )
     .option('--encrypt', 'encrypt with the configured age recipients or passphrase')
     .option('--no-encrypt', 'do not encrypt even when the config says so')
     .option('--label <key=value>', 'label recorded in the manifest (repeatable)', collect, [])

@@ -15,6 +15,7 @@ import {
   type SegmentHeader,
 } from './segment.js';
 import { readAll } from './read-all.js';
+import type { ZstdRunner } from './zstd-lanes.js';
 import { spoolDir } from './spool.js';
 
 /** A different file already holds this name in the archive: never overwritten (exit 1). */
@@ -36,6 +37,7 @@ export async function archiveWalFile(
   env: NodeJS.ProcessEnv,
   now: Date,
   logger: Logger,
+  opts: { zstd?: ZstdRunner | undefined } = {},
 ): Promise<ArchivedFile> {
   const name = basename(filePath);
   const file = parseWalFileName(name);
@@ -46,6 +48,7 @@ export async function archiveWalFile(
     compression: ctx.compression,
     encryption,
     scratchDir: join(spoolDir(ctx, filePath), 'tmp'),
+    zstd: opts.zstd,
   });
   encoding.catch(() => {});
   const raw = scanWalFile(filePath);

@@ -14,6 +14,7 @@ import {
   type CompressionAlgorithm,
 } from '../../streams/compression-spec.js';
 import type { EncryptOptions } from '../../streams/encrypt.js';
+import { ZstdLanes, type ZstdRunner } from './zstd-lanes.js';
 import type { ReadPipelineOptions } from '../../streams/pipeline.js';
 import { META } from './layout.js';
 
@@ -32,31 +33,59 @@ function compressionStages() {
  * collecting ~1.4 MB of pipe chunks in Node cost twice the main-thread CPU (measured 22 vs 11 ms
  * per segment), and the background worker's main thread is what limits its rate.
  */
-async function zstdFile(binary: string, file: string, level: number, scratchDir: string): Promise<Buffer> {
+async function zstdFile(
+  binary: string,
+  file: string,
+  level: number,
+  scratchDir: string,
+  runner: ZstdRunner | undefined,
+): Promise<Buffer> {
   await mkdir(scratchDir, { recursive: true, mode: 0o700 });
   const out = join(scratchDir, `${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.zst`);
   const fd = openSync(out, 'wx', 0o600);
   try {
-    await new Promise<void>((resolve, reject) => {
-      let stderr = '';
-      const child = spawn(binary, ['-q', '-c', zstdLevelFlag(level), '--', file], {
-        stdio: ['ignore', fd, 'pipe'],
+    if (runner) {
+      closeSync(fd);
+      await runner(file, out, level);
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        let stderr = '';
+        const child = spawn(binary, ['-q', '-c', zstdLevelFlag(level), '--', file], {
+          stdio: ['ignore', fd, 'pipe'],
+        });
+        child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('error', reject);
+        child.on('close', (code) =>
+          code === 0
+            ? resolve()
+            : reject(
+                new ToolError(`zstd failed on ${file}: ${stderr.trim() || `exit ${code}`}`, { tool: 'zstd' }),
+              ),
+        );
       });
-      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) =>
-        code === 0
-          ? resolve()
-          : reject(
-              new ToolError(`zstd failed on ${file}: ${stderr.trim() || `exit ${code}`}`, { tool: 'zstd' }),
-            ),
-      );
-    });
+      closeSync(fd);
+    }
     return readFileSync(out);
+  } catch (err) {
+    try {
+      closeSync(fd);
+    } catch {
+      // closed already
+    }
+    throw err;
   } finally {
-    closeSync(fd);
     await unlink(out).catch(() => {});
   }
+}
+
+/** Long-lived zstd lanes for the background worker, when pushes use the zstd binary. */
+export function zstdLanesFor(
+  compression: string | { algorithm: CompressionAlgorithm; level?: number | undefined },
+  size: number,
+): ZstdLanes | undefined {
+  const spec = parseCompression(compression);
+  const binary = spec.algorithm === 'zstd' && !zlibHasZstd() ? zstdBinaryOnce() : undefined;
+  return binary ? new ZstdLanes(binary, size) : undefined;
 }
 
 let zstdBinaryMemo: string | null | undefined;
@@ -130,6 +159,8 @@ export async function encodeWalFile(
     encryption: EncryptOptions | null;
     /** Where the zstd binary writes its output (the spool: same filesystem as pg_wal). */
     scratchDir: string;
+    /** The background worker's lanes (zstd-lanes.ts) instead of a process spawned from Node. */
+    zstd?: ZstdRunner | undefined;
   },
 ): Promise<Buffer> {
   const spec = parseCompression(o.compression);
@@ -141,7 +172,7 @@ export async function encodeWalFile(
     stages.push(encryptStage(o.encryption));
   }
   const source = zstdBinary
-    ? await zstdFile(zstdBinary, filePath, spec.level, o.scratchDir)
+    ? await zstdFile(zstdBinary, filePath, spec.level, o.scratchDir, o.zstd)
     : await readFile(filePath);
   return stages.length ? collect(source, stages) : source;
 }

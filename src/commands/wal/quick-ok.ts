@@ -1,4 +1,4 @@
-import { readFileSync, statSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /*
@@ -44,6 +44,45 @@ export function invocationStamp(inv: Invocation): string {
   return JSON.stringify([inv.config, id, inv.repo, inv.target]);
 }
 
+/** `device.inode.size.mtime-seconds`, as `stat -c '%d.%i.%s.%Y'` prints it (bin/dbops). */
+function identity(path: string): string {
+  const st = statSync(path, { bigint: true });
+  return `${st.dev}.${st.ino}.${st.size}.${st.mtimeNs / 1_000_000_000n}`;
+}
+
+/**
+ * The name of the empty marker the worker leaves in `<pg_wal>/.dbops/okq/` for bin/dbops, the
+ * shell entry, which answers the call without starting Node. Only for invocations the script can
+ * recognise: the default spool, an existing config file, no --repo or --target.
+ */
+export function shellMarkerName(walFile: string, inv: Invocation): string | undefined {
+  if (inv.repo !== null || inv.target !== null) return undefined;
+  try {
+    return `${basename(walFile)}-${identity(walFile)}-${identity(inv.config)}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes the shell markers of `name` (its call was answered another way). */
+export function dropShellMarkers(okqDir: string, name: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(okqDir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (n.startsWith(`${name}-`)) {
+      try {
+        unlinkSync(join(okqDir, n));
+      } catch {
+        // gone already
+      }
+    }
+  }
+}
+
 /** The default spool's record for `walFile` when it matches this invocation and this very file. */
 export function quickPickedUp(walFile: string, inv: Invocation): { key: string; size: number } | undefined {
   const filePath = resolve(walFile);
@@ -68,5 +107,6 @@ export function quickPickedUp(walFile: string, inv: Invocation): { key: string; 
   } catch {
     return undefined; // another call took it
   }
+  dropShellMarkers(join(dirname(filePath), '.dbops', 'okq'), basename(filePath));
   return { key: rec.key, size: st.size };
 }

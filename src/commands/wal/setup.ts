@@ -1,5 +1,5 @@
-import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 
 import type { ResolvedPostgresTarget } from '../../connections/target.js';
 import { silentLogger, type Logger } from '../../logger.js';
@@ -38,7 +38,12 @@ export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** `<node> <dbops.js> [--config FILE] wal push|fetch …` */
+/**
+ * `DBOPS_NODE=<node> <bin/dbops> [--config FILE]` (then `wal push %p`): the shell entry, which
+ * answers a call for a segment the background worker already archived without starting Node, told
+ * which node to run (PostgreSQL's PATH may not have it). `<node> <script>` when there is no shell
+ * entry beside the script (dbops run from its built files).
+ */
 export function dbopsCommandPrefix(configPath: string | undefined): string {
   let script = process.argv[1] ?? 'dbops';
   try {
@@ -46,9 +51,13 @@ export function dbopsCommandPrefix(configPath: string | undefined): string {
   } catch {
     // keep what we were started as
   }
-  const parts = [process.execPath, script];
+  const shellEntry = join(dirname(script), 'dbops');
+  const parts =
+    basename(script) === 'dbops.cjs' && existsSync(shellEntry)
+      ? [`DBOPS_NODE=${shellQuote(process.execPath)}`, shellEntry]
+      : [process.execPath, script];
   if (configPath) parts.push('--config', resolve(configPath));
-  return parts.map(shellQuote).join(' ');
+  return parts.map((p, i) => (i === 0 && p.startsWith('DBOPS_NODE=') ? p : shellQuote(p))).join(' ');
 }
 
 function confLine(name: string, value: string): string {

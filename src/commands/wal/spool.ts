@@ -2,12 +2,14 @@ import { mkdir, readdir, readFile, rename, stat, unlink, writeFile, appendFile }
 import { basename, dirname, join } from 'node:path';
 
 import type { WalContext } from './context.js';
+import { dropShellMarkers } from './quick-ok.js';
 
 /**
  * Local state next to pg_wal (`pg_wal/.dbops` by default: same filesystem, so renames are atomic,
  * and pg_basebackup never copies pg_wal's contents):
  *   ok/<name>        a segment the background worker has durably archived; the archive_command call
  *                    for it returns at once (after checking it is still the same file)
+ *   okq/<name>-<ids> the same, as an empty marker bin/dbops (the shell entry) can check without Node
  *   prefetch/<name>  a fetched, verified, decoded segment waiting for restore_command
  *   dropped.log      segments the drop valve gave up (one JSON line each)
  */
@@ -35,6 +37,7 @@ export async function recordPushed(
   repository: string,
   sha256: string,
   stamp?: string,
+  shellMarker?: string,
 ): Promise<void> {
   const st = await stat(filePath);
   await mkdir(join(spool, 'ok'), { recursive: true, mode: 0o700 });
@@ -47,6 +50,11 @@ export async function recordPushed(
     sha256,
     ...(stamp ? { stamp } : {}),
   };
+  if (shellMarker) {
+    // Before the record, so that a call that takes the record also finds the marker to remove.
+    await mkdir(join(spool, 'okq'), { recursive: true, mode: 0o700 });
+    await writeFile(join(spool, 'okq', shellMarker), '', { mode: 0o600 });
+  }
   const tmp = join(spool, 'ok', `.${name}.${process.pid}.tmp`);
   await writeFile(tmp, JSON.stringify(rec), { mode: 0o600 });
   await rename(tmp, join(spool, 'ok', name));
@@ -69,6 +77,7 @@ export async function takePushed(
     return undefined;
   }
   await unlink(file).catch(() => {});
+  dropShellMarkers(join(spool, 'okq'), basename(filePath));
   const st = await stat(filePath).catch(() => undefined);
   if (
     !st ||

@@ -7,7 +7,8 @@ import { silentLogger, type Logger } from '../../logger.js';
 import { withRepository } from '../../storage/open.js';
 import type { WalContext } from './context.js';
 import { archiveWalFile } from './archive-file.js';
-import { invocationStamp, type Invocation } from './quick-ok.js';
+import { zstdLanesFor } from './codec.js';
+import { invocationStamp, shellMarkerName, type Invocation } from './quick-ok.js';
 import { readyFiles, recordPushed } from './spool.js';
 import { claim, heartbeat, HEARTBEAT_MS, lockWorker, markWorkerFailed, unclaim } from './worker-state.js';
 
@@ -42,15 +43,6 @@ export interface WalWorkerResult {
   failed?: { file: string; error: string };
 }
 
-/** Runs `fn` over `items` with at most `limit` at a time, in order of start. */
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  });
-  await Promise.all(lanes);
-}
-
 export async function runWalWorker(
   o: WalWorkerOptions,
   deps: { logger?: Logger; spool: string },
@@ -68,35 +60,70 @@ export async function runWalWorker(
   const skip = new Set(o.skip);
   const archived: string[] = [];
   let failed: WalWorkerResult['failed'];
+  const lanes = zstdLanesFor(ctx.compression, Math.max(o.parallel, 1));
   try {
     await withRepository(
       ctx.repository.name,
       ctx.repository.config,
       async (repo) => {
         const max = o.maxFiles ?? 1024;
-        while (!failed && archived.length < max) {
-          const ready = (await readyFiles(walDir)).filter(
-            (n) => !skip.has(n) && !existsSync(join(spool, 'ok', n)),
-          );
-          if (ready.length === 0) break;
-          const batch = ready.slice(0, Math.min(max - archived.length, Math.max(o.parallel, 1) * 4));
-          // The whole batch is claimed before work starts: PostgreSQL's call for any of them then
-          // waits for the worker instead of archiving the same file a second time beside it.
-          for (const name of batch) {
-            skip.add(name);
-            await claim(spool, name);
-          }
-          await eachLimited(batch, Math.max(o.parallel, 1), async (name) => {
+        const parallel = Math.max(o.parallel, 1);
+        // Claimed ahead of the lanes, in order: PostgreSQL's call for any of them then waits for
+        // the worker instead of archiving the same file a second time beside it. Refilled while
+        // lanes still run — with whole batches, a call arriving between two batches found its
+        // segment unclaimed and archived it itself, on the CPU the worker needed.
+        const queue: string[] = [];
+        let claimedCount = 0;
+        let drained = false;
+        let refilling: Promise<void> | undefined;
+        const refill = () =>
+          (refilling ??= (async () => {
+            const ready = (await readyFiles(walDir)).filter(
+              (n) => !skip.has(n) && !existsSync(join(spool, 'ok', n)),
+            );
+            const take = ready.slice(0, Math.min(max - claimedCount, parallel * 4 - queue.length));
+            if (take.length === 0 && queue.length === 0) drained = true;
+            for (const name of take) {
+              skip.add(name);
+              claimedCount += 1;
+              await claim(spool, name);
+              queue.push(name);
+            }
+          })().finally(() => (refilling = undefined)));
+        const lane = async () => {
+          for (;;) {
+            if (queue.length < parallel * 2 && !drained && claimedCount < max) await refill();
+            const name = queue.shift();
+            if (name === undefined) {
+              if (drained || claimedCount >= max || failed) return;
+              await refill();
+              if (queue.length === 0) return;
+              continue;
+            }
             const filePath = join(walDir, name);
             if (failed) {
               await unclaim(spool, name);
-              return;
+              continue;
             }
             try {
-              const r = await archiveWalFile(repo, ctx, filePath, env, new Date(), logger);
+              const r = await archiveWalFile(repo, ctx, filePath, env, new Date(), logger, {
+                zstd: lanes?.run,
+              });
               // PostgreSQL may have archived it through its own call meanwhile: no record then.
               if (existsSync(join(walDir, 'archive_status', `${name}.ready`)))
-                await recordPushed(spool, name, filePath, r.key, repoId, r.sha256, stamp);
+                await recordPushed(
+                  spool,
+                  name,
+                  filePath,
+                  r.key,
+                  repoId,
+                  r.sha256,
+                  stamp,
+                  // bin/dbops looks in the default spool only.
+                  o.invocation && resolve(spool) === resolve(walDir, '.dbops')
+                    ? shellMarkerName(filePath, o.invocation)
+                    : undefined,
+                );
               archived.push(name);
             } catch (err) {
               failed = { file: name, error: (err as Error).message };
@@ -106,8 +133,9 @@ export async function runWalWorker(
             } finally {
               await unclaim(spool, name);
             }
-          });
-        }
+          }
+        };
+        await Promise.all(Array.from({ length: parallel }, lane));
       },
       logger,
     );
@@ -115,6 +143,7 @@ export async function runWalWorker(
     failed = { file: '', error: (err as Error).message };
     logger.warn('the background worker stopped', { error: (err as Error).message });
   } finally {
+    lanes?.close();
     clearInterval(beat);
     if (failed) await markWorkerFailed(spool);
     await release();

@@ -6,7 +6,7 @@ import pg from 'pg';
 
 import { sandboxDown, sandboxUp } from '../../../src/sandbox/cluster.js';
 import type { SandboxInfo } from '../../../src/sandbox/cluster.js';
-import { DBOPS_BIN, runDbops, type CliResult } from '../../support/cli.js';
+import { DBOPS_SH, runDbops, type CliResult } from '../../support/cli.js';
 
 /**
  * A private cluster per test file whose archive_command is the built dbops. As root the server
@@ -67,7 +67,8 @@ export async function startArchivingCluster(o: {
     dir: join(dir, 'pg'),
     settings: {
       archive_mode: 'on',
-      archive_command: `${process.execPath} ${DBOPS_BIN} --config ${config} wal push %p`,
+      // What `dbops wal setup` writes: the shell entry, told which node to run.
+      archive_command: `DBOPS_NODE=${process.execPath} ${DBOPS_SH} --config ${config} wal push %p`,
       archive_timeout: 0,
       max_wal_size: '64MB',
       checkpoint_timeout: '30min',

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 
-import { json, runDbops } from '../../support/cli.js';
+import { execa } from 'execa';
+
+import { DBOPS_SH, json, runDbops } from '../../support/cli.js';
 import { queryUrl } from './cluster.js';
 
 /**
@@ -140,6 +142,42 @@ describe('wal push / fetch', () => {
     expect(json<{ status: string }>(second).status).toBe('picked-up-earlier');
     const stored = await readdir(join(pickDir, 'repo', 'pick', 'wal', '00000001'));
     expect(stored).toContain(name);
+  });
+
+  it('the shell entry (bin/dbops) answers a call for a segment the worker archived without starting Node', async () => {
+    const shDir = join(dir, 'pick-sh');
+    await mkdir(join(shDir, 'pg_wal', 'archive_status'), { recursive: true });
+    const cfg = join(shDir, 'dbops.config.yaml');
+    await writeFile(
+      cfg,
+      `repositories:\n  archive: { type: local, path: "${join(shDir, 'repo')}" }\nwal: { parallel: 4, target: picksh }\n`,
+    );
+    await copyFile(join(walDir, name), join(shDir, 'pg_wal', name));
+    await writeFile(join(shDir, 'pg_wal', 'archive_status', `${name}.ready`), '');
+    await writeFile(
+      join(shDir, 'pg_wal', '00000002.history'),
+      '1\t0/3000000\tno recovery target specified\n',
+    );
+    // The first call goes to Node (nothing archived yet) and starts the worker for the segment.
+    const first = await execa(DBOPS_SH, ['--config', cfg, '-q', 'wal', 'push', 'pg_wal/00000002.history'], {
+      cwd: shDir,
+      reject: false,
+      env: { DBOPS_NODE: process.execPath },
+    });
+    expect(first.exitCode, first.stderr).toBe(0);
+    const okq = join(shDir, 'pg_wal', '.dbops', 'okq');
+    for (let i = 0; i < 200 && (await readdir(okq).catch(() => [])).length === 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect((await readdir(okq))[0]).toMatch(new RegExp(`^${name}-\\d+\\.\\d+\\.16777216\\.\\d+-`));
+    // With Node made unusable, only the script itself can answer.
+    const noNode = { cwd: shDir, reject: false, env: { DBOPS_NODE: '/bin/false' } } as const;
+    const second = await execa(DBOPS_SH, ['--config', cfg, '-q', 'wal', 'push', `pg_wal/${name}`], noNode);
+    expect(second.exitCode).toBe(0);
+    expect(await readdir(okq)).toEqual([]);
+    expect(await stat(join(shDir, 'pg_wal', '.dbops', 'ok', name)).catch(() => undefined)).toBeUndefined();
+    // The marker is used once: the same call again goes to Node.
+    const third = await execa(DBOPS_SH, ['--config', cfg, '-q', 'wal', 'push', `pg_wal/${name}`], noNode);
+    expect(third.exitCode).toBe(1);
   });
 
   it('the drop valve (off by default) reports success loudly when the repository is down and the backlog is over its limit', async () => {
