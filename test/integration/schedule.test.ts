@@ -108,7 +108,7 @@ describe('schedule run', () => {
     await writeFile(
       path,
       `targets:\n  main: { engine: postgres, url: "${db.url}" }\n` +
-        `retention:\n  policies:\n    ev:\n      table: ev\n      ageColumn: created_at\n      olderThan: 2y\n      batchSize: 100\n      maxBatchSize: 100\n      pause: 150ms\n` +
+        `retention:\n  policies:\n    ev:\n      table: ev\n      ageColumn: created_at\n      olderThan: 2y\n      walk: key\n      batchSize: 100\n      maxBatchSize: 100\n      pause: 150ms\n` +
         `schedule:\n  stateFile: ${join(dir, 'state.json')}\n  shutdownTimeout: 10s\n  history: { table: dbops_job_runs }\n  jobs:\n    - { name: purge-ev, cron: "* * * * * *", run: "retention run ev" }\n`,
     );
     const child = execa(process.execPath, [DBOPS_BIN, 'schedule', 'run', '--config', path], {
