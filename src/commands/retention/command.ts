@@ -111,7 +111,7 @@ function renderPlan(r: RetentionPlanResult): string {
   ];
   for (const p of r.policies) {
     out.push(
-      `\n${p.policy}: ${p.walkMode === 'pages' ? 'walks ranges of heap pages' : `walks (${p.walk.join(', ')})`}${p.walkReason ? ` (${p.walkReason})` : ''}, ${p.batchSize} rows per batch at first${p.archiveTarget ? `, archive → ${p.archiveTarget}` : ''}`,
+      `\n${p.policy}: ${p.walkMode === 'pages' ? 'walks ranges of heap pages' : `walks (${p.walk.join(', ')})`}${p.walkReason ? ` (${p.walkReason})` : ''}, ${p.walkMode === 'pages' ? `batches of about ${p.batchSize} rows' worth of pages` : `${p.batchSize} rows per batch`} at first${p.archiveTarget ? `, archive → ${p.archiveTarget}` : ''}`,
     );
     for (const s of p.statements) out.push(`  ${s}`);
     for (const w of p.warnings) out.push(`  warning: ${w}`);
