@@ -119,6 +119,8 @@ const config = (action) =>
             olderThan: '2y',
             action,
             batchSize: 5000,
+            // BENCH_MAX_BATCH: another maxBatchSize (default 50,000 rows).
+            ...(process.env.BENCH_MAX_BATCH ? { maxBatchSize: Number(process.env.BENCH_MAX_BATCH) } : {}),
             ...(action === 'archive-table' ? { archiveTable: 'bench_events_archive' } : {}),
           },
         },
