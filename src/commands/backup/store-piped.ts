@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import { DbopsError, Interrupted, StorageError, ToolError } from '../../errors.js';
 import type { Repository } from '../../storage/repository.js';
 import { compressionImplementation, parseCompression } from '../../streams/compress.js';
+import { zstdLevelFlag } from '../../streams/compression-spec.js';
 import { buildWritePipeline, runPipeline, type WritePipelineOptions } from '../../streams/pipeline.js';
 import { spawnTool } from '../../tools/spawn-tool.js';
 import type { StoredObject } from './manifest.js';
@@ -70,7 +71,7 @@ export async function storeDumpPiped(
   const write = await buildWritePipeline(o.pipeline, { externalCompression: true });
   const description = write.describe();
   const zstdBinary = description.compression.binary!;
-  const zstdArgs = ['-vv', '-c', `-${spec.level}`, '-T0'];
+  const zstdArgs = ['-vv', '-c', zstdLevelFlag(spec.level), '-T0'];
 
   // Both spawns in the same tick: Node must not start reading the dump's stdout before zstd owns it.
   const dumper = spawnTool(dump.tool, dump.binary, dump.args, {

@@ -109,6 +109,14 @@ describe('backup → restore round trips (PostgreSQL)', () => {
     });
   }
 
+  it('a zstd fast level (zstd:-3, --fast=3 when piped to the binary) backs up and verifies', async () => {
+    const run = json<{ id: string; compression: string }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--no-encrypt', '--compress', 'zstd:-3']), 0),
+    );
+    expect(run.compression).toBe('zstd:-3');
+    expectExit(await w.dbops(['backup', 'verify', run.id]), 0);
+  });
+
   it('restore --jobs spools a custom archive and matches; --dry-run writes nothing', async () => {
     const { id } = json<{ id: string }>(expectExit(await w.dbops(['-f', 'json', 'backup', 'run']), 0));
     const dry = json<{ mode: string; database: string }>(
