@@ -8,33 +8,28 @@ const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 const { pathToFileURL } = require('node:url');
 
+/** A bundle from dist/, or undefined when it was not built. */
+function bundle(file) {
+  try {
+    return require(join(__dirname, '..', 'dist', file));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Everything is awaited and written: exit now rather than wait for Node's teardown (a background
+ * worker, if one was started, is a detached process of its own). */
+function exitIfDrained() {
+  if (!process.stdout.writableLength && !process.stderr.writableLength) process.exit();
+}
+
 async function run() {
   if (process.argv.includes('wal')) {
-    if (process.argv.includes('push')) {
-      // A segment the background worker already archived: answered from a few KB of code.
-      let quick;
-      try {
-        quick = require(join(__dirname, '..', 'dist', 'wal-quick.cjs'));
-      } catch {
-        quick = undefined;
-      }
-      if (quick && quick.walQuickPush(process.argv)) {
-        if (!process.stdout.writableLength) process.exit();
-        return;
-      }
-    }
-    let fast;
-    try {
-      fast = require(join(__dirname, '..', 'dist', 'wal-fast.cjs'));
-    } catch {
-      fast = undefined;
-    }
-    if (fast && (await fast.walFastPath(process.argv))) {
-      // Everything is awaited and written: exit now rather than wait for Node's teardown (the
-      // background worker, if one was started, is a detached process of its own).
-      if (!process.stdout.writableLength && !process.stderr.writableLength) process.exit();
-      return;
-    }
+    // A segment the background worker already archived: answered from a few KB of code.
+    const quick = process.argv.includes('push') ? bundle('wal-quick.cjs') : undefined;
+    if (quick && quick.walQuickPush(process.argv)) return exitIfDrained();
+    const fast = bundle('wal-fast.cjs');
+    if (fast && (await fast.walFastPath(process.argv))) return exitIfDrained();
   }
   // The bundled program (scripts/bundle.mjs) when it was built, else tsc's files.
   const bundled = join(__dirname, '..', 'dist', 'cli', 'dbops.js');

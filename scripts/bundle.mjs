@@ -21,7 +21,7 @@ const dist = join(root, 'dist');
 const cliEntry = join(dist, 'bin', 'dbops.js');
 const walEntry = join(dist, 'src', 'commands', 'wal', 'fast-cli.js');
 const walQuickEntry = join(dist, 'src', 'commands', 'wal', 'quick-cli.js');
-for (const f of [cliEntry, walEntry]) {
+for (const f of [cliEntry, walEntry, walQuickEntry]) {
   if (!existsSync(f)) {
     console.error(`${f} is missing: run tsc first (npm run build does both)`);
     process.exit(1);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseBackupHistory } from '../../src/commands/backup/physical/basebackup.js';
 import { chooseBackup } from '../../src/commands/restore/physical/restore.js';
 import { parseRecoveryTarget, recoveryConf } from '../../src/commands/restore/physical/targets.js';
-import { parseFastArgs } from '../../src/commands/wal/fast-cli.js';
+import { parseFastArgs } from '../../src/commands/wal/fast-args.js';
 import {
   formatLsn,
   nextSegment,

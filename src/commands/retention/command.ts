@@ -110,9 +110,14 @@ function renderPlan(r: RetentionPlanResult): string {
     ),
   ];
   for (const p of r.policies) {
-    out.push(
-      `\n${p.policy}: ${p.walkMode === 'pages' ? 'walks ranges of heap pages' : `walks (${p.walk.join(', ')})`}${p.walkReason ? ` (${p.walkReason})` : ''}, ${p.walkMode === 'pages' ? `batches of about ${p.batchSize} rows' worth of pages` : `${p.batchSize} rows per batch`} at first${p.archiveTarget ? `, archive → ${p.archiveTarget}` : ''}`,
-    );
+    const pages = p.walkMode === 'pages';
+    const walk = pages ? 'walks ranges of heap pages' : `walks (${p.walk.join(', ')})`;
+    const why = p.walkReason ? ` (${p.walkReason})` : '';
+    const size = pages
+      ? `batches of about ${p.batchSize} rows' worth of pages`
+      : `${p.batchSize} rows per batch`;
+    const archive = p.archiveTarget ? `, archive → ${p.archiveTarget}` : '';
+    out.push(`\n${p.policy}: ${walk}${why}, ${size} at first${archive}`);
     for (const s of p.statements) out.push(`  ${s}`);
     for (const w of p.warnings) out.push(`  warning: ${w}`);
   }

@@ -8,6 +8,7 @@ import { Readable, Writable, type Duplex } from 'node:stream';
 import { ChecksFailed, ConfigError, ToolError } from '../../errors.js';
 import {
   findZstdBinary,
+  formatCompression,
   parseCompression,
   zlibHasZstd,
   zstdLevelFlag,
@@ -44,10 +45,9 @@ async function zstdFile(
   const out = join(scratchDir, `${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.zst`);
   const fd = openSync(out, 'wx', 0o600);
   try {
-    if (runner) {
-      closeSync(fd);
-      await runner(file, out, level);
-    } else {
+    // A lane's shell opens `out` itself (`> out`); the fd here only created it exclusively.
+    if (runner) await runner(file, out, level);
+    else
       await new Promise<void>((resolve, reject) => {
         let stderr = '';
         const child = spawn(binary, ['-q', '-c', zstdLevelFlag(level), '--', file], {
@@ -63,17 +63,9 @@ async function zstdFile(
               ),
         );
       });
-      closeSync(fd);
-    }
     return readFileSync(out);
-  } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      // closed already
-    }
-    throw err;
   } finally {
+    closeSync(fd);
     await unlink(out).catch(() => {});
   }
 }
@@ -190,7 +182,7 @@ export function walMetadata(o: {
     [META.sha256]: o.raw.sha256,
     [META.size]: String(o.raw.size),
     [META.storedSha256]: sha256(o.body),
-    [META.compression]: spec.algorithm === 'none' ? 'none' : `${spec.algorithm}:${spec.level}`,
+    [META.compression]: formatCompression(spec),
     [META.encryption]: !o.encryption
       ? 'none'
       : 'passphrase' in o.encryption

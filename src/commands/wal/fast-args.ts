@@ -1,20 +1,13 @@
 /**
  * The argument shapes the WAL fast paths accept (`wal push FILE`, `wal fetch NAME PATH`, the
  * internal `wal push-worker`); anything else is left to the full CLI. No imports: the quickest
- * path (quick-cli.ts) loads this and nothing else of dbops.
+ * path (quick-cli.ts) loads this and nothing else of dbops (the import below is a type only).
  */
-export interface FastArgs {
+import type { WalCliOptions } from './run-cli.js';
+
+export interface FastArgs extends WalCliOptions {
   command: 'push' | 'fetch' | 'push-worker';
   positional: string[];
-  config?: string;
-  repo?: string;
-  target?: string;
-  parallel?: number;
-  prefetch?: number;
-  skip?: string;
-  quiet: boolean;
-  verbose: boolean;
-  json: boolean;
 }
 
 const VALUE_OPTIONS = new Set([

@@ -7,28 +7,16 @@
  */
 import { parseFastArgs } from './fast-args.js';
 
-export { parseFastArgs };
-
 /** Runs `wal push` / `wal fetch` when argv is exactly that; returns false to let the full CLI run. */
 export async function walFastPath(argv: string[]): Promise<boolean> {
   const args = parseFastArgs(argv);
   if (!args) return false;
   // Normally answered earlier by dist/wal-quick.cjs; here for when that file is missing.
   if (args.command === 'push') {
-    const { walQuickPush } = await import('./quick-cli.js');
-    if (walQuickPush(argv)) return true;
+    const { answerPickedUp } = await import('./quick-cli.js');
+    if (answerPickedUp(args)) return true;
   }
   const { runWalCommand } = await import('./run-cli.js');
-  process.exitCode = await runWalCommand(args.command, args.positional, {
-    ...(args.config !== undefined ? { config: args.config } : {}),
-    ...(args.repo !== undefined ? { repo: args.repo } : {}),
-    ...(args.target !== undefined ? { target: args.target } : {}),
-    ...(args.parallel !== undefined ? { parallel: args.parallel } : {}),
-    ...(args.prefetch !== undefined ? { prefetch: args.prefetch } : {}),
-    ...(args.skip !== undefined ? { skip: args.skip } : {}),
-    quiet: args.quiet,
-    verbose: args.verbose,
-    json: args.json,
-  });
+  process.exitCode = await runWalCommand(args.command, args.positional, args);
   return true;
 }

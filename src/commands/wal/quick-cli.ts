@@ -1,4 +1,4 @@
-import { parseFastArgs } from './fast-args.js';
+import { parseFastArgs, type FastArgs } from './fast-args.js';
 import { invocationOf, quickPickedUp } from './quick-ok.js';
 
 /**
@@ -9,7 +9,12 @@ import { invocationOf, quickPickedUp } from './quick-ok.js';
  */
 export function walQuickPush(argv: string[]): boolean {
   const args = parseFastArgs(argv);
-  if (!args || args.command !== 'push') return false;
+  return args !== undefined && answerPickedUp(args);
+}
+
+/** Answers a parsed `wal push` from the worker's spool record; false when there is none. */
+export function answerPickedUp(args: FastArgs): boolean {
+  if (args.command !== 'push') return false;
   const rec = quickPickedUp(args.positional[0]!, invocationOf(args.config, args.repo, args.target));
   if (!rec) return false;
   if (args.json)

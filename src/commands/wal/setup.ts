@@ -52,12 +52,11 @@ export function dbopsCommandPrefix(configPath: string | undefined): string {
     // keep what we were started as
   }
   const shellEntry = join(dirname(script), 'dbops');
-  const parts =
-    basename(script) === 'dbops.cjs' && existsSync(shellEntry)
-      ? [`DBOPS_NODE=${shellQuote(process.execPath)}`, shellEntry]
-      : [process.execPath, script];
+  const viaShell = basename(script) === 'dbops.cjs' && existsSync(shellEntry);
+  const parts = viaShell ? [shellEntry] : [process.execPath, script];
   if (configPath) parts.push('--config', resolve(configPath));
-  return parts.map((p, i) => (i === 0 && p.startsWith('DBOPS_NODE=') ? p : shellQuote(p))).join(' ');
+  const command = parts.map(shellQuote).join(' ');
+  return viaShell ? `DBOPS_NODE=${shellQuote(process.execPath)} ${command}` : command;
 }
 
 function confLine(name: string, value: string): string {

@@ -108,22 +108,26 @@ describe('wal push / fetch', () => {
     expect(renamed.stderr).toMatch(/not what the name says/);
   });
 
+  /**
+   * A pg_wal with the segment under its own name, marked .ready, and a history file: the "current"
+   * call is for the history file, which carries no header, so the segment is the worker's.
+   */
+  async function pickUpWorld(sub: string, target: string): Promise<{ dir: string; cfg: string }> {
+    const at = join(dir, sub);
+    await mkdir(join(at, 'pg_wal', 'archive_status'), { recursive: true });
+    const cfg = join(at, 'dbops.config.yaml');
+    await writeFile(
+      cfg,
+      `repositories:\n  archive: { type: local, path: "${join(at, 'repo')}" }\nwal: { parallel: 4, target: ${target} }\n`,
+    );
+    await copyFile(join(walDir, name), join(at, 'pg_wal', name));
+    await writeFile(join(at, 'pg_wal', 'archive_status', `${name}.ready`), '');
+    await writeFile(join(at, 'pg_wal', '00000002.history'), '1\t0/3000000\tno recovery target specified\n');
+    return { dir: at, cfg };
+  }
+
   it('archives other .ready segments in a background worker, and their own calls return at once', async () => {
-    const pickDir = join(dir, 'pick');
-    await mkdir(join(pickDir, 'pg_wal', 'archive_status'), { recursive: true });
-    await writeFile(
-      join(pickDir, 'dbops.config.yaml'),
-      `repositories:\n  archive: { type: local, path: "${join(pickDir, 'repo')}" }\nwal: { parallel: 4, target: pick }\n`,
-    );
-    // The same segment under its own name, plus a .ready marker for it; the "current" call is for
-    // the history file, which carries no header: the segment is the worker's.
-    await copyFile(join(walDir, name), join(pickDir, 'pg_wal', name));
-    await writeFile(join(pickDir, 'pg_wal', 'archive_status', `${name}.ready`), '');
-    await writeFile(
-      join(pickDir, 'pg_wal', '00000002.history'),
-      '1\t0/3000000\tno recovery target specified\n',
-    );
-    const cfg = join(pickDir, 'dbops.config.yaml');
+    const { dir: pickDir, cfg } = await pickUpWorld('pick', 'pick');
     const first = await runDbops(
       ['--config', cfg, '--format', 'json', 'wal', 'push', 'pg_wal/00000002.history'],
       { cwd: pickDir },
@@ -145,19 +149,7 @@ describe('wal push / fetch', () => {
   });
 
   it('the shell entry (bin/dbops) answers a call for a segment the worker archived without starting Node', async () => {
-    const shDir = join(dir, 'pick-sh');
-    await mkdir(join(shDir, 'pg_wal', 'archive_status'), { recursive: true });
-    const cfg = join(shDir, 'dbops.config.yaml');
-    await writeFile(
-      cfg,
-      `repositories:\n  archive: { type: local, path: "${join(shDir, 'repo')}" }\nwal: { parallel: 4, target: picksh }\n`,
-    );
-    await copyFile(join(walDir, name), join(shDir, 'pg_wal', name));
-    await writeFile(join(shDir, 'pg_wal', 'archive_status', `${name}.ready`), '');
-    await writeFile(
-      join(shDir, 'pg_wal', '00000002.history'),
-      '1\t0/3000000\tno recovery target specified\n',
-    );
+    const { dir: shDir, cfg } = await pickUpWorld('pick-sh', 'picksh');
     // The first call goes to Node (nothing archived yet) and starts the worker for the segment.
     const first = await execa(DBOPS_SH, ['--config', cfg, '-q', 'wal', 'push', 'pg_wal/00000002.history'], {
       cwd: shDir,

@@ -151,9 +151,10 @@ async function runBatches(
   // be cancelled as "slow" and shrunk instead of retried later: lock waits get half the bound.
   // Batches do not wait for their commit's WAL flush (unless the policy asks): with other
   // sessions committing, each batch's megabytes of WAL queue behind their flushes (2M rows with a
-  // concurrent insert loop: 840k vs 774k rows/s, archive-table 445k vs 373k). A crash can undo at most the last ~0.6 s of batches (rows reappear, an
-  // archive-table batch vanishes from both tables together): the next run does them again.
-  // archive-storage keeps durable commits: its batch files are settled against committed deletes.
+  // concurrent insert loop: 840k vs 774k rows/s, archive-table 445k vs 373k). A crash can undo at
+  // most the last ~0.6 s of batches (rows reappear, an archive-table batch vanishes from both
+  // tables together): the next run does them again. archive-storage keeps durable commits: its
+  // batch files are settled against committed deletes.
   await client.query(
     `select pg_catalog.set_config('statement_timeout', $1, false), pg_catalog.set_config('lock_timeout', $2, false),
             pg_catalog.set_config('synchronous_commit', $3, false)`,
@@ -187,7 +188,7 @@ async function runBatches(
       }
       const size = sizer.current;
       const t0 = performance.now();
-      let batch: { rows: number; last?: string[] };
+      let batch: { rows: number; last?: string[]; nextPage?: number };
       try {
         if (sql.mode === 'pages') {
           endPage ??= Number(
@@ -207,13 +208,13 @@ async function runBatches(
             `(${page},0)`,
             `(${to},0)`,
           ]);
-          batch = { rows: r.rowCount ?? 0, last: [String(to)] };
+          batch = { rows: r.rowCount ?? 0, nextPage: to };
         } else if (!storage) {
           // One statement, so its own transaction (no BEGIN/COMMIT round trips): it locks, deletes
           // and (archive-table) inserts the batch atomically — archived and deleted together or not
           // at all, cancelled and rolled back whole by statement_timeout.
           const r = await client.query<Record<string, string | number>>(
-            last ? sql.nextBatch : sql.firstBatch,
+            last ? sql.nextBatch! : sql.firstBatch!,
             [cutoff, size, ...(last ?? [])],
           );
           const first = r.rows[0];
@@ -312,14 +313,14 @@ async function runBatches(
         throw err;
       }
       const ms = performance.now() - t0;
-      if (batch.rows === 0 && !batch.last) break;
+      if (batch.rows === 0 && !batch.last && batch.nextPage === undefined) break;
       lockAttempts = 0;
       skipLocked = false;
       // A page range is always read whole, so every page batch tells the sizer about speed.
       const fetched = sql.mode === 'pages' ? size : batch.rows;
       recordBatch(result, sizer, { rows: batch.rows, size, fetched, ms });
       if (sql.mode === 'pages') {
-        page = Number(batch.last![0]);
+        page = batch.nextPage!;
         // maxBatchSize bounds rows, not pages: where few rows go (the young end of a table that
         // grows in time order), a batch may span more pages, up to 8× — 40 batches of 910
         // nearly empty pages cost 13 % of a 5M-row run. Growth stays at most 2× per batch.

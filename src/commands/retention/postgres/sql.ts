@@ -20,9 +20,9 @@ export interface BatchSql {
   walk: ColumnInfo[];
   /** Unique key used to delete exactly the archived rows (archive-storage). */
   key: ColumnInfo[];
-  /** $1 = cutoff (text, or null when the policy has no age), $2 = limit, $3… = last walk values. */
-  firstBatch: string;
-  nextBatch: string;
+  /** key only: $1 = cutoff (text, or null when the policy has no age), $2 = limit, $3… = last walk values. */
+  firstBatch?: string;
+  nextBatch?: string;
   /** archive-storage only: selects a batch (locked) with each row as JSON text. */
   selectFirst?: string;
   selectNext?: string;
@@ -169,12 +169,13 @@ export function buildBatchSql(
   archive?: { sql: string; columns: string[] },
   mode: WalkMode = 'key',
 ): BatchSql {
+  // archive-table: the deleted rows (CTE `gone`, RETURNING x.*) go into the archive table.
+  const insertArchive =
+    archive &&
+    `insert into ${archive.sql} (${archive.columns.map(quoteIdent).join(', ')}) overriding system value
+    select ${archive.columns.map(quoteIdent).join(', ')} from gone`;
   const intoArchive = (deleteStatement: string) =>
-    archive
-      ? `with gone as (${deleteStatement} returning x.*)
-    insert into ${archive.sql} (${archive.columns.map(quoteIdent).join(', ')}) overriding system value
-    select ${archive.columns.map(quoteIdent).join(', ')} from gone`
-      : deleteStatement;
+    insertArchive ? `with gone as (${deleteStatement} returning x.*)\n    ${insertArchive}` : deleteStatement;
   if (mode === 'pages') {
     // Plain statements, one transaction each: the row count is the result's rowCount (for
     // archive-table the insert's, which is the deleted rows'), and no row travels back.
@@ -192,8 +193,6 @@ export function buildBatchSql(
       select t.ctid from ${table.sql} t where ${range('t')} and ${eligibilitySql(policy, table)}
        for update of t skip locked))`,
       ),
-      firstBatch: '',
-      nextBatch: '',
     };
   }
   const { key, walk } = chooseWalk(policy, table);
@@ -222,10 +221,7 @@ export function buildBatchSql(
   // (RETURNING only the walk columns for a plain delete), so no row travels to the client.
   const deleted = (withLast: boolean) =>
     `gone as (delete from ${table.sql} x where ${deleteWhere(withLast)} returning ${archive ? 'x.*' : list(walk, 'x')})`;
-  const moved = archive
-    ? `, moved as (insert into ${archive.sql} (${archive.columns.map(quoteIdent).join(', ')}) overriding system value
-         select ${archive.columns.map(quoteIdent).join(', ')} from gone)`
-    : '';
+  const moved = insertArchive ? `, moved as (${insertArchive})` : '';
   // A data-modifying CTE runs to completion whether or not it is read, so every deleted row is
   // archived in this statement; the count is the deleted rows'.
   const tail = `select (select count(*) from gone)::int as rows, w.*
