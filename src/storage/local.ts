@@ -21,7 +21,7 @@ import { DbopsError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { ObjectExistsError, ObjectNotFoundError, RepositoryError, type StorageErrorCode } from './errors.js';
 import { SIDECAR_SUFFIX, TEMP_SUFFIX, validateKey, validateMetadata, validatePrefix } from './keys.js';
-import type { GetOptions, ObjectInfo, PutOptions, Repository } from './repository.js';
+import type { FileSink, GetOptions, ObjectInfo, PutOptions, Repository } from './repository.js';
 import { abortReason, onAbort, relayWithMappedErrors, throwIfAborted } from './stream-util.js';
 
 /** Backups hold whole databases: readable by the owner only. */
@@ -63,6 +63,42 @@ async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
 }
 
 const ignoreError = (): void => {};
+
+/** Bytes written between two background flushes of a large object. */
+const FLUSH_EVERY = 16 * 1024 * 1024;
+
+/**
+ * fdatasync in the background every FLUSH_EVERY bytes, one at a time, while a large object is
+ * written: otherwise the kernel holds it all in dirty pages until the final fsync, which then
+ * waits for the whole object (~0.15 s per 100 MB measured on the project machine).
+ */
+class BackgroundFlush {
+  private pending = 0;
+  private running: Promise<void> | undefined;
+  private failure: unknown;
+  constructor(private readonly handle: FileHandle) {}
+
+  wrote(bytes: number): void {
+    this.pending += bytes;
+    if (this.pending < FLUSH_EVERY || this.running) return;
+    this.pending = 0;
+    this.running = this.handle.datasync().then(
+      () => {
+        this.running = undefined;
+      },
+      (err: unknown) => {
+        this.running = undefined;
+        this.failure ??= err;
+      },
+    );
+  }
+
+  /** Waits for the flush in flight; throws the first failure (the final fsync would fail too). */
+  async settle(): Promise<void> {
+    await this.running;
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
 
 export interface LocalRepositoryOptions {
   logger?: Logger;
@@ -182,7 +218,8 @@ export class LocalRepository implements Repository {
       await this.ensureDir(dir);
       const tmp = path.join(dir, `.${base}.${randomSuffix()}${TEMP_SUFFIX}`);
       try {
-        return { tmp, handle: await open(tmp, 'wx', FILE_MODE) };
+        // Read access too: putFromDescriptor reads back what another process writes.
+        return { tmp, handle: await open(tmp, 'wx+', FILE_MODE) };
       } catch (err) {
         if (errnoOf(err) === 'ENOENT' && attempt < 3) continue;
         throw this.fsError(err, 'create file in', dir);
@@ -195,7 +232,9 @@ export class LocalRepository implements Repository {
     // would otherwise crash the process; reading the errored stream rethrows it below.
     if (!(body instanceof Uint8Array)) body.on('error', ignoreError);
     try {
-      return await this.putInner(key, body, options);
+      return await this.putInner(key, options, (handle, tmp) =>
+        this.writeBody(handle, body, tmp, key, options.signal),
+      );
     } catch (err) {
       // The caller's pipeline must not hang on a stream nobody reads any more.
       if (!(body instanceof Uint8Array) && !body.destroyed) body.destroy();
@@ -203,7 +242,36 @@ export class LocalRepository implements Repository {
     }
   }
 
-  private async putInner(key: string, body: Readable | Uint8Array, options: PutOptions): Promise<ObjectInfo> {
+  async putFromDescriptor(
+    key: string,
+    write: (sink: FileSink) => Promise<void>,
+    options: PutOptions = {},
+  ): Promise<ObjectInfo> {
+    return this.putInner(key, options, async (handle, tmp) => {
+      const flusher = new BackgroundFlush(handle);
+      try {
+        await write({
+          fd: handle.fd,
+          read: async (buffer, position) => {
+            const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, position);
+            flusher.wrote(bytesRead);
+            return bytesRead;
+          },
+        });
+        await flusher.settle();
+        return Number((await handle.stat()).size);
+      } catch (err) {
+        await flusher.settle().catch(() => {});
+        throw errnoOf(err) ? this.fsError(err, 'write', tmp, key) : err;
+      }
+    });
+  }
+
+  private async putInner(
+    key: string,
+    options: PutOptions,
+    fill: (handle: FileHandle, tmp: string) => Promise<number>,
+  ): Promise<ObjectInfo> {
     validateKey(key);
     const metadata = validateMetadata(options.metadata);
     const { signal } = options;
@@ -221,7 +289,7 @@ export class LocalRepository implements Repository {
     let handle: FileHandle | undefined = opened.handle;
     let tmpExists = true;
     try {
-      const size = await this.writeBody(handle, body, tmp, key, signal);
+      const size = await fill(handle, tmp);
       if (options.contentLength !== undefined && size !== options.contentLength) {
         throw new RepositoryError(
           'integrity',
@@ -319,6 +387,7 @@ export class LocalRepository implements Repository {
     }
     let size = 0;
     const unregister = onAbort(signal, () => body.destroy(abortReason(signal as AbortSignal)));
+    const flusher = new BackgroundFlush(handle);
     try {
       // for-await pulls one chunk at a time and waits for the write: that is the back-pressure.
       for await (const chunk of body as AsyncIterable<unknown>) {
@@ -328,8 +397,11 @@ export class LocalRepository implements Repository {
         }
         await write(data);
         size += data.byteLength;
+        flusher.wrote(data.byteLength);
       }
+      await flusher.settle();
     } finally {
+      await flusher.settle().catch(() => {});
       unregister();
     }
     return size;

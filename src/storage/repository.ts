@@ -29,6 +29,21 @@ export interface PutOptions {
   sizeHint?: number;
 }
 
+/**
+ * The file behind `Repository.putFromDescriptor` while another process writes it: the bytes go
+ * from that process to the file with no copy through Node.
+ */
+export interface FileSink {
+  /** The new file, open for writing at offset 0: a child process's stdout. */
+  readonly fd: number;
+  /**
+   * Reads bytes already written, at `position` (a checksum taken while the writer runs). The
+   * repository also flushes the bytes read so far to disk in the background, so that the final
+   * sync is short.
+   */
+  read(buffer: Uint8Array, position: number): Promise<number>;
+}
+
 export interface GetOptions {
   signal?: AbortSignal;
 }
@@ -48,6 +63,16 @@ export interface Repository {
    * complete (never half-written), and durable when the promise resolves.
    */
   put(key: string, body: Readable | Uint8Array, options?: PutOptions): Promise<ObjectInfo>;
+  /**
+   * Optional (local repositories): stores what `write` writes to `sink.fd`, typically by handing it
+   * to a child process as stdout. Same guarantees as put(): the object becomes visible, complete
+   * and durable, only when `write` resolves; if it rejects, nothing is stored.
+   */
+  putFromDescriptor?(
+    key: string,
+    write: (sink: FileSink) => Promise<void>,
+    options?: PutOptions,
+  ): Promise<ObjectInfo>;
   /** Opens `key` for reading; a missing key rejects with ObjectNotFoundError (`code: 'not-found'`). */
   get(key: string, options?: GetOptions): Promise<Readable>;
   /** Size, date and metadata of `key`, or undefined when it does not exist. */

@@ -69,6 +69,57 @@ describe('LocalRepository', () => {
     expect((await repo.head('obj'))?.metadata).toEqual({});
   });
 
+  it('putFromDescriptor: a child process writes the object, read back while it runs', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createHash } = await import('node:crypto');
+    const { followFile } = await import('../../src/streams/follow-file.js');
+    // Three bursts with pauses: the reader meets the end of what is written and must wait.
+    const script = 'for i in 1 2 3; do head -c 300000 /dev/zero | tr "\\0" "$i"; sleep 0.05; done';
+    let seen = '';
+    const info = await repo.putFromDescriptor(
+      'a/child.bin',
+      async (sink) => {
+        const child = spawn('/bin/sh', ['-c', script], { stdio: ['ignore', sink.fd, 'inherit'] });
+        const exited = new Promise<void>((resolve, reject) =>
+          child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`)))),
+        );
+        const hash = createHash('sha256');
+        const n = await followFile(sink.read, {
+          writerDone: exited,
+          onChunk: (chunk) => hash.update(chunk),
+          chunkSize: 64 * 1024,
+          pollMs: 5,
+        });
+        await exited;
+        expect(n).toBe(900_000);
+        seen = hash.digest('hex');
+      },
+      { ifAbsent: true, metadata: { 'dbops-content': 'test' } },
+    );
+    expect(info.size).toBe(900_000);
+    const stored = await readAll(await repo.get('a/child.bin'));
+    expect(createHash('sha256').update(stored).digest('hex')).toBe(seen);
+    expect(stored.subarray(0, 1).toString()).toBe('1');
+    expect(stored.subarray(-1).toString()).toBe('3');
+    expect((await repo.head('a/child.bin'))?.metadata).toEqual({ 'dbops-content': 'test' });
+    expect(await rawFiles(path.join(dir, 'repo'))).toEqual(['a/child.bin', 'a/child.bin.dbops-meta.json']);
+  });
+
+  it('putFromDescriptor: a failed writer stores nothing; an existing key is refused', async () => {
+    await expect(
+      repo.putFromDescriptor('a/failed.bin', async (sink) => {
+        const { writeSync } = await import('node:fs');
+        writeSync(sink.fd, Buffer.from('half a dump'));
+        throw new Error('zstd exited with code 1');
+      }),
+    ).rejects.toThrow('zstd exited with code 1');
+    expect(await rawFiles(path.join(dir, 'repo'))).toEqual([]);
+    await repo.put('a/taken.bin', Buffer.from('x'));
+    await expect(
+      repo.putFromDescriptor('a/taken.bin', () => Promise.resolve(), { ifAbsent: true }),
+    ).rejects.toBeInstanceOf(ObjectExistsError);
+  });
+
   it('removes the temp file when the source stream fails', async () => {
     const source = new PassThrough();
     const putting = repo.put('x/broken', source);

@@ -12,6 +12,12 @@ export interface EngineBackupInput {
   /** `.zst.age` etc., appended to every data object's name. */
   suffix: string;
   signal: AbortSignal;
+  /**
+   * Resolves once the repository may be written (writer lease held, in-progress marker stored);
+   * rejects when it never may. An engine connects and reads what it needs meanwhile, and starts
+   * its dump only after this: the two waits overlap instead of adding up.
+   */
+  storageReady: Promise<void>;
   logger: Logger;
   progress: Progress;
   tempRoot?: string;

@@ -95,6 +95,22 @@ async function putJson(repo: Repository, key: string, value: unknown): Promise<v
   await repo.put(key, Readable.from([body]), { ifAbsent: true, contentLength: body.byteLength });
 }
 
+/** The engine's part of one backup: dump and store the data objects. */
+async function runEngine(
+  target: ResolvedTarget,
+  format: string,
+  jobs: number,
+  rowCounts: boolean,
+  input: EngineBackupInput,
+): Promise<EngineBackupResult> {
+  if (target.engine === 'postgres') {
+    const { postgresBackup } = await import('./postgres/backup.js');
+    return postgresBackup({ target, format: format as 'custom' | 'directory', jobs, rowCounts }, input);
+  }
+  const { mongodbBackup } = await import('./mongodb/backup.js');
+  return mongodbBackup(target, input);
+}
+
 /**
  * Makes one logical backup: dump → compress → encrypt → checksums → repository, then the manifest,
  * last. Holds the repository's writer lease throughout. On failure the objects written so far are
@@ -150,97 +166,110 @@ export async function backupRun(
           throughput: 0,
         };
       }
-      return withWriterLease(repo, { command: 'backup run', logger, now }, async (lease) => {
-        const signal = deps.signal ? AbortSignal.any([deps.signal, lease.signal]) : lease.signal;
-        const startedAt = now();
-        const started = performance.now();
-        const id = newBackupId(startedAt);
-        const written: string[] = [];
-        const inProgressKey = backupKey(target.name, id, IN_PROGRESS_NAME);
-        await putJson(repo, inProgressKey, {
-          id,
-          host: hostname(),
-          pid: process.pid,
-          startedAt: startedAt.toISOString(),
-        });
-        try {
-          const input: EngineBackupInput = {
-            repo,
-            keyFor: (name) => {
-              const key = backupKey(target.name, id, name);
-              written.push(key);
-              return key;
-            },
-            pipeline: { compression: spec, encryption: options.encryption },
-            suffix,
-            signal,
-            logger,
-            progress,
-            ...(options.tempDir ? { tempRoot: options.tempDir } : {}),
-          };
-          let result: EngineBackupResult;
-          if (target.engine === 'postgres') {
-            const { postgresBackup } = await import('./postgres/backup.js');
-            result = await postgresBackup(
-              {
-                target,
-                format: format as 'custom' | 'directory',
-                jobs,
-                rowCounts: options.rowCounts ?? true,
-              },
-              input,
-            );
-          } else {
-            const { mongodbBackup } = await import('./mongodb/backup.js');
-            result = await mongodbBackup(target, input);
-          }
-          const finishedAt = now();
-          const manifest: BackupManifest = {
-            format: MANIFEST_FORMAT,
-            version: MANIFEST_VERSION,
-            id,
-            kind: 'logical',
-            engine: target.engine,
-            target: result.target,
-            method: result.method,
-            startedAt: startedAt.toISOString(),
-            finishedAt: finishedAt.toISOString(),
-            server: result.server,
-            tool: result.tool,
-            dbops: { version: dbopsVersion(), host: hostname() },
-            objects: result.objects,
-            rowCounts: result.rowCounts,
-            labels: options.labels ?? {},
-            manualRestore: [],
-          };
-          manifest.manualRestore = manualRestoreLines(manifest);
-          if (signal.aborted) throw abortError(signal);
-          await writeManifest(repo, manifest);
-          await repo.delete([inProgressKey]).catch(() => {});
-          const durationMs = Math.round(performance.now() - started);
-          const rawBytes = result.objects.reduce((n, o) => n + o.raw.size, 0);
-          return {
-            ...base,
-            id,
-            location: repo.location,
-            keys: result.objects.map((o) => o.key),
-            rawBytes,
-            storedBytes: result.objects.reduce((n, o) => n + o.stored.size, 0),
-            durationMs,
-            throughput: durationMs > 0 ? Math.round(rawBytes / (durationMs / 1000)) : 0,
-            ...(result.rowCounts ? { tables: Object.keys(result.rowCounts.tables).length } : {}),
-          };
-        } catch (err) {
-          // Without a manifest nothing here counts; removing it now spares prune the work.
-          await repo.delete([...written, inProgressKey]).catch((cleanupErr: unknown) =>
-            logger.warn('could not remove the incomplete backup; prune removes it later', {
-              id,
-              error: (cleanupErr as Error).message,
-            }),
-          );
-          throw err;
-        }
+      const startedAt = now();
+      const started = performance.now();
+      const id = newBackupId(startedAt);
+      const written: string[] = [];
+      const inProgressKey = backupKey(target.name, id, IN_PROGRESS_NAME);
+      const stop = new AbortController();
+      const signal = deps.signal ? AbortSignal.any([deps.signal, stop.signal]) : stop.signal;
+      let letWrite!: () => void;
+      let neverWrite!: (err: unknown) => void;
+      const storageReady = new Promise<void>((resolve, reject) => {
+        letWrite = resolve;
+        neverWrite = reject;
       });
+      storageReady.catch(() => {});
+      const input: EngineBackupInput = {
+        repo,
+        keyFor: (name) => {
+          const key = backupKey(target.name, id, name);
+          written.push(key);
+          return key;
+        },
+        pipeline: { compression: spec, encryption: options.encryption },
+        suffix,
+        signal,
+        storageReady,
+        logger,
+        progress,
+        ...(options.tempDir ? { tempRoot: options.tempDir } : {}),
+      };
+      // The engine connects, checks the server and takes its snapshot while the lease is taken
+      // (reads only); it writes to the repository once storageReady resolves.
+      const engine = runEngine(target, format, jobs, options.rowCounts ?? true, input);
+      engine.catch(() => {});
+      try {
+        return await withWriterLease(repo, { command: 'backup run', logger, now }, async (lease) => {
+          const onLost = () => stop.abort(lease.signal.reason);
+          lease.signal.addEventListener('abort', onLost, { once: true });
+          if (lease.signal.aborted) onLost();
+          await putJson(repo, inProgressKey, {
+            id,
+            host: hostname(),
+            pid: process.pid,
+            startedAt: startedAt.toISOString(),
+          });
+          try {
+            letWrite();
+            const result = await engine;
+            const finishedAt = now();
+            const manifest: BackupManifest = {
+              format: MANIFEST_FORMAT,
+              version: MANIFEST_VERSION,
+              id,
+              kind: 'logical',
+              engine: target.engine,
+              target: result.target,
+              method: result.method,
+              startedAt: startedAt.toISOString(),
+              finishedAt: finishedAt.toISOString(),
+              server: result.server,
+              tool: result.tool,
+              dbops: { version: dbopsVersion(), host: hostname() },
+              objects: result.objects,
+              rowCounts: result.rowCounts,
+              labels: options.labels ?? {},
+              manualRestore: [],
+            };
+            manifest.manualRestore = manualRestoreLines(manifest);
+            if (signal.aborted) throw abortError(signal);
+            await writeManifest(repo, manifest);
+            await repo.delete([inProgressKey]).catch(() => {});
+            const durationMs = Math.round(performance.now() - started);
+            const rawBytes = result.objects.reduce((n, o) => n + o.raw.size, 0);
+            return {
+              ...base,
+              id,
+              location: repo.location,
+              keys: result.objects.map((o) => o.key),
+              rawBytes,
+              storedBytes: result.objects.reduce((n, o) => n + o.stored.size, 0),
+              durationMs,
+              throughput: durationMs > 0 ? Math.round(rawBytes / (durationMs / 1000)) : 0,
+              ...(result.rowCounts ? { tables: Object.keys(result.rowCounts.tables).length } : {}),
+            };
+          } catch (err) {
+            // Without a manifest nothing here counts; removing it now spares prune the work.
+            await repo.delete([...written, inProgressKey]).catch((cleanupErr: unknown) =>
+              logger.warn('could not remove the incomplete backup; prune removes it later', {
+                id,
+                error: (cleanupErr as Error).message,
+              }),
+            );
+            throw err;
+          } finally {
+            lease.signal.removeEventListener('abort', onLost);
+          }
+        });
+      } catch (err) {
+        // The lease or the marker failed, or the engine did: the engine stops (closing its
+        // connection) before the error is reported.
+        neverWrite(err);
+        stop.abort(err);
+        await engine.catch(() => {});
+        throw err;
+      }
     },
     logger,
   );

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -110,6 +110,23 @@ describe('backup failure modes', () => {
       child.kill('SIGKILL');
       const r = await child;
       expect(r.signal).toBe('SIGKILL');
+      // pg_dump dies with dbops although it writes (through zstd) to the repository file, not to
+      // a pipe into dbops: no dump of the dead run goes on once the lock below is released.
+      const dumpsOfThisDb = async () => {
+        const pids: string[] = [];
+        for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+          if (!/^\d+$/.test(pid)) continue;
+          const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+          if (comm.trim() !== 'pg_dump') continue;
+          const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+          if (environ.split('\0').includes(`PGDATABASE=${w.db.name}`)) pids.push(pid);
+        }
+        return pids;
+      };
+      for (let i = 0; i < 100 && (await dumpsOfThisDb()).length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await dumpsOfThisDb()).toEqual([]);
       await c.query('rollback');
     });
     const all = await files(join(w.dir, 'repo', 'main', 'backups'));

@@ -22,6 +22,7 @@ export async function mongodbBackup(
     return { setName: hello.setName, version: build.version ?? 'unknown', database: m.databaseName };
   });
   const tool = await findMongoTool('mongodump');
+  await input.storageReady;
   return withTempDir(
     'mongodump',
     async (dir) => {

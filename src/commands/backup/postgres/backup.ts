@@ -44,16 +44,16 @@ export async function postgresBackup(
   return withPostgres(
     o.target,
     async (pg) => {
-      const [infoResult, idResult] = await Promise.all([
-        pg.query<{ version: string; num: number; db: string; size: number }>(
-          `select current_setting('server_version') as version, current_setting('server_version_num')::int as num,
-                  current_database() as db, pg_database_size(current_database())::float8 as size`,
-        ),
-        // needs pg_monitor or superuser; only physical backups depend on it
-        pg
-          .query<{ s: string }>('select system_identifier::text as s from pg_control_system()')
-          .catch(() => undefined),
-      ]);
+      // One after the other: at once they would open a second connection (~40 ms of SCRAM and a
+      // backend fork) for two sub-millisecond queries.
+      const infoResult = await pg.query<{ version: string; num: number; db: string; size: number }>(
+        `select current_setting('server_version') as version, current_setting('server_version_num')::int as num,
+                current_database() as db, pg_database_size(current_database())::float8 as size`,
+      );
+      // needs pg_monitor or superuser; only physical backups depend on it
+      const idResult = await pg
+        .query<{ s: string }>('select system_identifier::text as s from pg_control_system()')
+        .catch(() => undefined);
       const info = infoResult.rows[0]!;
       const systemIdentifier = idResult?.rows[0]?.s;
       const major = Math.floor(info.num / 10000);
@@ -90,6 +90,7 @@ export async function postgresBackup(
               ...(snapshot ? { snapshot } : {}),
               ...(o.format === 'directory' ? { jobs: o.jobs, directory: '<dir>' } : {}),
             });
+            await input.storageReady;
             let object: StoredObject;
             input.progress.start(
               o.format === 'custom' ? `pg_dump ${info.db}` : `pg_dump -Fd ${info.db}`,

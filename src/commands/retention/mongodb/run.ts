@@ -15,7 +15,7 @@ import {
 } from '../archive-storage.js';
 import { cutoffFor } from '../../../config/duration.js';
 import type { RetentionPolicy } from '../policy.js';
-import { sleep } from '../sleep.js';
+import { sleep } from '../../../sleep.js';
 import type { PolicyPlan, PolicyRunResult, PolicyStatus } from '../types.js';
 import { newRunResult, recordBatch, runDeadline, sizerFor, stopBetweenBatches } from '../run-loop.js';
 import { batchDelete, batchFind, eligibilityFilter, lockClaim, type WalkPosition } from './filter.js';

@@ -1,5 +1,5 @@
 import type { Logger } from '../../../logger.js';
-import { sleep } from '../sleep.js';
+import { sleep } from '../../../sleep.js';
 
 /** Runs one read-only query: the batch connection between batches, or a pool. */
 export type LagQuery = <R>(sql: string) => Promise<{ rows: R[] }>;

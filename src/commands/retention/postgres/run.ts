@@ -15,7 +15,7 @@ import {
   type BatchFile,
 } from '../archive-storage.js';
 import type { RetentionPolicy } from '../policy.js';
-import { sleep } from '../sleep.js';
+import { sleep } from '../../../sleep.js';
 import type { PolicyRunResult } from '../types.js';
 import { newRunResult, recordBatch, runDeadline, sizerFor, stopBetweenBatches } from '../run-loop.js';
 import { withHeldXactLock } from './policy-lock.js';

@@ -1,5 +1,8 @@
-/** Sleeps, waking early (without throwing) when the signal aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/**
+ * Sleeps, waking early (without throwing) when the signal aborts or `early` settles. Leaves no
+ * timer behind: a pending one would hold the process open at exit.
+ */
+export function sleep(ms: number, signal?: AbortSignal, early?: Promise<unknown>): Promise<void> {
   if (ms <= 0 || signal?.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
@@ -9,5 +12,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     };
     const timer = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
+    early?.then(done, done);
   });
 }
