@@ -62,6 +62,25 @@ async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
   }
 }
 
+/** Writes all of `buffers` in order: writev, then plain writes for whatever a short write left. */
+async function writevAll(handle: FileHandle, buffers: Uint8Array[]): Promise<void> {
+  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
+  const { bytesWritten } = await handle.writev(buffers);
+  if (bytesWritten === total) return;
+  let skip = bytesWritten;
+  for (const b of buffers) {
+    if (skip >= b.byteLength) {
+      skip -= b.byteLength;
+      continue;
+    }
+    await writeAll(handle, b.subarray(skip));
+    skip = 0;
+  }
+}
+
+/** Bytes gathered from a stream before one write. */
+const WRITE_BATCH = 1024 * 1024;
+
 const ignoreError = (): void => {};
 
 /** Bytes written between two background flushes of a large object. */
@@ -389,16 +408,34 @@ export class LocalRepository implements Repository {
     const unregister = onAbort(signal, () => body.destroy(abortReason(signal as AbortSignal)));
     const flusher = new BackgroundFlush(handle);
     try {
+      // Chunks are gathered up to WRITE_BATCH and written with one writev: a pipe yields 64 KiB
+      // at a time, and one write per chunk cost ~0.2 s of main-thread time per 120 MB.
+      let batch: Uint8Array[] = [];
+      let batched = 0;
+      const writeBatch = async () => {
+        if (batch.length === 0) return;
+        const buffers = batch;
+        batch = [];
+        batched = 0;
+        try {
+          await writevAll(handle, buffers);
+        } catch (err) {
+          throw this.fsError(err, 'write', tmp, key);
+        }
+      };
       // for-await pulls one chunk at a time and waits for the write: that is the back-pressure.
       for await (const chunk of body as AsyncIterable<unknown>) {
         const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         if (!(data instanceof Uint8Array)) {
           throw new TypeError(`put(${key}): the body stream must yield bytes, not ${typeof chunk}`);
         }
-        await write(data);
+        batch.push(data);
+        batched += data.byteLength;
         size += data.byteLength;
         flusher.wrote(data.byteLength);
+        if (batched >= WRITE_BATCH) await writeBatch();
       }
+      await writeBatch();
       await flusher.settle();
     } finally {
       await flusher.settle().catch(() => {});
