@@ -5,6 +5,7 @@ import { describeTarget } from '../../../connections/target.js';
 import { withPostgres } from '../../../connections/postgres/handle.js';
 import { postgresToolEnv } from '../../../connections/tool-env.js';
 import { findPostgresTool, listPostgresTools } from '../../../tools/find-tool.js';
+import { withLargeStdoutBuffer } from '../../../tools/stdout-buffer.js';
 import type { EngineBackupInput, EngineBackupResult } from '../engine.js';
 import type { StoredObject } from '../manifest.js';
 import { canPipeToZstd, storeDumpPiped } from '../store-piped.js';
@@ -152,15 +153,21 @@ async function dumpCustom(
     signal: input.signal,
     sizeHint,
   };
+  // The archive leaves pg_dump in 1 MiB writes instead of 4 KiB ones (a pipe either way).
+  const command = withLargeStdoutBuffer({ binary, args });
   if (piped) {
     return storeDumpPiped(
       input.repo,
-      { tool: 'pg_dump', binary, args, env },
+      { tool: 'pg_dump', ...command, env },
       { ...target, onProgress: (stored) => input.progress.update(stored) },
     );
   }
   const { startTool } = await import('../../../tools/run-tool.js');
-  const dump = startTool('pg_dump', binary, args, { env, stdout: 'pipe', signal: input.signal });
+  const dump = startTool('pg_dump', command.binary, command.args, {
+    env,
+    stdout: 'pipe',
+    signal: input.signal,
+  });
   const storing = storeStream(input.repo, dump.stdout!, {
     ...target,
     onProgress: (raw) => input.progress.update(raw, sizeHint),
