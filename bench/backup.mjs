@@ -80,17 +80,6 @@ const pgDump = join(pg.binDir, 'pg_dump');
 const pgRestore = join(pg.binDir, 'pg_restore');
 /** Runs a shell command under /usr/bin/time; returns wall seconds and peak RSS (largest process of the run). */
 // Async: the S3 test server runs in this process and must keep serving while a run waits.
-// Each variant runs RUNS times (default 2) and the best wall time counts: the machine is shared.
-const runs = Math.max(1, Number(process.env.RUNS ?? 2));
-async function measure(label, shell, before) {
-  let best;
-  for (let i = 0; i < runs; i++) {
-    if (before) before();
-    const m = await measureOnce(label, shell);
-    if (!best || m.s < best.s) best = { ...m, rssMb: Math.max(m.rssMb, best?.rssMb ?? 0) };
-  }
-  return best;
-}
 async function measureOnce(label, shell) {
   const t0 = process.hrtime.bigint();
   const child = spawn('/usr/bin/time', ['-f', '%M', 'sh', '-c', shell], { env, cwd: work });
@@ -106,74 +95,133 @@ async function measureOnce(label, shell) {
 const size = (p) => (existsSync(p) ? statSync(p).size : 0);
 const dbops = `node ${bin} --config ${config}`;
 const lastJson = (out) => JSON.parse(out);
+const median = (xs) => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
 
-const rows = [];
-const add = (m, bytes) => rows.push({ ...m, bytes });
-add(
-  await measure('pg_dump -Fc -Z0 > file (floor)', `${pgDump} -Fc -Z0 -f floor.dump`),
-  size(join(work, 'floor.dump')),
-);
-add(
-  await measure('pg_dump -Fc -Z0 | zstd -1 (reference)', `${pgDump} -Fc -Z0 | zstd -1 -q -T0 > ref.dump.zst`),
-  size(join(work, 'ref.dump.zst')),
-);
-add(
-  await measure('pg_dump -Fc (plain, gzip)', `${pgDump} -Fc -f plain.dump`),
-  size(join(work, 'plain.dump')),
-);
-const ours = await measure('dbops backup run (local, zstd)', `${dbops} -f json backup run --no-encrypt`);
-add(ours, lastJson(ours.stdout).storedBytes);
-const enc = await measure('dbops backup run (local, zstd+age)', `${dbops} -f json backup run --encrypt`);
-add(enc, lastJson(enc.stdout).storedBytes);
-const noCounts = await measure(
-  'dbops backup run --no-row-counts',
-  `${dbops} -f json backup run --no-encrypt --no-row-counts`,
-);
-add(noCounts, lastJson(noCounts.stdout).storedBytes);
-const s3run = await measure(
-  'dbops backup run (S3 test server)',
-  `${dbops} --repo s3 -f json backup run --no-encrypt`,
-);
-add(s3run, lastJson(s3run.stdout).storedBytes);
-const pgbackrest =
-  spawnSync('sh', ['-c', 'command -v pgbackrest'], { encoding: 'utf8' }).stdout.trim() !== '';
+// The shared machine drifts by ±15 % over minutes (one run's reference took 2.8 s, another's
+// 3.2 s), more than the differences measured. So the variants run interleaved, in RUNS rounds
+// (default 3): every round runs each variant once, a ratio is taken against the same round's
+// reference, and the median of those ratios is reported beside the best wall time.
+const runs = Math.max(1, Number(process.env.RUNS ?? 3));
+const variants = [
+  {
+    key: 'floor',
+    label: 'pg_dump -Fc -Z0 > file (floor)',
+    shell: `${pgDump} -Fc -Z0 -f floor.dump`,
+    bytes: () => size(join(work, 'floor.dump')),
+  },
+  {
+    key: 'ref',
+    label: 'pg_dump -Fc -Z0 | zstd -1 (reference)',
+    shell: `${pgDump} -Fc -Z0 | zstd -1 -q -T0 > ref.dump.zst`,
+    bytes: () => size(join(work, 'ref.dump.zst')),
+  },
+  {
+    key: 'ours',
+    label: 'dbops backup run (local, zstd)',
+    shell: `${dbops} -f json backup run --no-encrypt`,
+    json: true,
+  },
+  {
+    key: 'enc',
+    label: 'dbops backup run (local, zstd+age)',
+    shell: `${dbops} -f json backup run --encrypt`,
+    json: true,
+  },
+  {
+    key: 'noCounts',
+    label: 'dbops backup run --no-row-counts',
+    shell: `${dbops} -f json backup run --no-encrypt --no-row-counts`,
+    json: true,
+  },
+  {
+    key: 's3',
+    label: 'dbops backup run (S3 test server)',
+    shell: `${dbops} --repo s3 -f json backup run --no-encrypt`,
+    json: true,
+  },
+];
+const results = Object.fromEntries(variants.map((v) => [v.key, []]));
+for (let round = 0; round < runs; round++) {
+  for (const v of variants) {
+    const m = await measureOnce(v.label, v.shell);
+    results[v.key].push({
+      ...m,
+      bytes: v.json ? lastJson(m.stdout).storedBytes : v.bytes(),
+      id: v.json ? lastJson(m.stdout).id : undefined,
+    });
+  }
+}
+// What most people run, once (it is slow, and no target compares with it).
+const plain = await measureOnce('pg_dump -Fc (plain, gzip)', `${pgDump} -Fc -f plain.dump`);
 
 // Each restore starts from the same state: the other restore's database gone (its autovacuum and
 // ANALYZE would otherwise run beside the next restore) and its dirty buffers checkpointed.
-const fresh = (db) => () => {
+const fresh = (db) => {
   psql('drop database if exists r1');
   psql('drop database if exists r2');
   psql('checkpoint');
   psql(`create database ${db}`);
 };
-add(await measure('pg_restore -j 2 (plain -Fc file)', `${pgRestore} -j 2 -d r1 plain.dump`, fresh('r1')), 0);
-const id = lastJson(ours.stdout).id;
-add(
-  await measure(
-    'dbops restore run --jobs 2',
-    `${dbops} -f json restore run ${id} --to-target restore --database r2 --jobs 2`,
-    fresh('r2'),
-  ),
-  0,
-);
+const id = results.ours[0].id;
+const restores = { plain: [], ours: [] };
+for (let round = 0; round < runs; round++) {
+  fresh('r1');
+  restores.plain.push(
+    await measureOnce('pg_restore -j 2 (plain -Fc file)', `${pgRestore} -j 2 -d r1 plain.dump`),
+  );
+  fresh('r2');
+  restores.ours.push(
+    await measureOnce(
+      'dbops restore run --jobs 2',
+      `${dbops} -f json restore run ${id} --to-target restore --database r2 --jobs 2`,
+    ),
+  );
+}
 
-const ref = rows[1].s;
+const pgbackrest =
+  spawnSync('sh', ['-c', 'command -v pgbackrest'], { encoding: 'utf8' }).stdout.trim() !== '';
+const best = (list) => list.reduce((a, b) => (b.s < a.s ? b : a));
+const ratio = (list, base) => median(list.map((m, i) => m.s / base[i].s));
+const rows = [
+  ...variants.map((v) => ({
+    ...best(results[v.key]),
+    rssMb: Math.max(...results[v.key].map((m) => m.rssMb)),
+    ratio: ratio(results[v.key], results.ref),
+  })),
+  { ...plain, bytes: size(join(work, 'plain.dump')), ratio: plain.s / median(results.ref.map((m) => m.s)) },
+  { ...best(restores.plain), rssMb: Math.max(...restores.plain.map((m) => m.rssMb)), ratio: NaN },
+  { ...best(restores.ours), rssMb: Math.max(...restores.ours.map((m) => m.rssMb)), ratio: NaN },
+];
 console.log(
-  `\n${'run'.padEnd(42)} ${'wall'.padStart(8)} ${'size'.padStart(9)} ${'peak RSS'.padStart(9)}  vs zstd ref`,
+  `\n${'run'.padEnd(42)} ${'best wall'.padStart(9)} ${'size'.padStart(9)} ${'peak RSS'.padStart(9)}  vs zstd ref (median of ${runs} rounds)`,
 );
 for (const r of rows) {
   console.log(
-    `${r.label.padEnd(42)} ${r.s.toFixed(2).padStart(7)}s ${r.bytes ? `${(r.bytes / 1e6).toFixed(0)} MB`.padStart(9) : ''.padStart(9)} ${`${r.rssMb.toFixed(0)} MB`.padStart(9)}  ${(r.s / ref).toFixed(2)}×`,
+    `${r.label.padEnd(42)} ${r.s.toFixed(2).padStart(8)}s ${r.bytes ? `${(r.bytes / 1e6).toFixed(0)} MB`.padStart(9) : ''.padStart(9)} ${`${r.rssMb.toFixed(0)} MB`.padStart(9)}  ${Number.isNaN(r.ratio) ? '' : `${r.ratio.toFixed(2)}×`}`,
   );
 }
-const restoreRatio = rows.at(-1).s / rows.at(-2).s;
-console.log(`\ndbops default / zstd reference: ${(ours.s / ref).toFixed(2)}× (target ≤ 1.15×)`);
-console.log(`dbops encrypted / zstd reference: ${(enc.s / ref).toFixed(2)}× (target ≤ 1.30×)`);
-console.log(`dbops default / plain pg_dump -Fc: ${(ours.s / rows[2].s).toFixed(2)}×`);
-console.log(`dbops restore --jobs 2 / pg_restore -j 2: ${restoreRatio.toFixed(2)}× (target ≤ 1.10×)`);
-console.log(
-  `peak RSS of dbops runs: ${Math.max(ours.rssMb, enc.rssMb, s3run.rssMb, rows.at(-1).rssMb).toFixed(0)} MB (target ≤ 200 MB)`,
+const restoreRatio = ratio(restores.ours, restores.plain);
+const maxRss = Math.max(
+  ...[...results.ours, ...results.enc, ...results.s3, ...restores.ours].map((m) => m.rssMb),
 );
+console.log(
+  `\nper round (s): reference ${results.ref.map((m) => m.s.toFixed(2)).join(' ')}; dbops ${results.ours.map((m) => m.s.toFixed(2)).join(' ')}`,
+);
+console.log(
+  `dbops default / zstd reference: ${ratio(results.ours, results.ref).toFixed(2)}× (target ≤ 1.15×)`,
+);
+console.log(
+  `dbops encrypted / zstd reference: ${ratio(results.enc, results.ref).toFixed(2)}× (target ≤ 1.30×)`,
+);
+console.log(`dbops --no-row-counts / zstd reference: ${ratio(results.noCounts, results.ref).toFixed(2)}×`);
+console.log(
+  `dbops default / plain pg_dump -Fc: ${(median(results.ours.map((m) => m.s)) / plain.s).toFixed(2)}×`,
+);
+console.log(`dbops restore --jobs 2 / pg_restore -j 2: ${restoreRatio.toFixed(2)}× (target ≤ 1.10×)`);
+console.log(`peak RSS of dbops runs: ${maxRss.toFixed(0)} MB (target ≤ 200 MB)`);
 console.log(
   pgbackrest
     ? 'pgbackrest is installed: run its full backup by hand (needs a stanza)'
