@@ -72,6 +72,12 @@ export function openPool(target: ResolvedPostgresTarget, options: OpenPoolOption
   });
   // An idle client's error (server restart) must not crash the process; the next query reports it.
   pool.on('error', () => {});
+  // Nor a checked-out one's: a client that waits between queries (the snapshot a backup holds
+  // while pg_dump runs, a retention run's lock holder) gets the error event with no query to
+  // reject, when its server process is terminated. Its next query fails and says so.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return pool;
 }
 
