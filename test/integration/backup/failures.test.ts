@@ -159,40 +159,55 @@ describe('backup failure modes', () => {
     ).toEqual([]);
   });
 
-  it('pg_dump failing mid-dump (its connection terminated): exit 4, nothing stored, nothing left', async () => {
-    const before = json<{ backups: { id: string }[] }>(await w.dbops(['-f', 'json', 'backup', 'list']))
-      .backups.length;
-    const repo = join(w.dir, 'repo', 'main', 'backups');
+  /**
+   * Runs `dbops backup run ARGS` while this test holds an exclusive lock on messages, so pg_dump
+   * (which takes its table locks after importing the snapshot) waits; then ends the sessions whose
+   * pg_stat_activity row matches `match` and releases the lock. Returns what those sessions last
+   * ran, and the finished dbops.
+   */
+  async function endSessionsMidDump(args: string[], match: string) {
     const { withClient } = await import('../../support/pg.js');
-    const r = await withClient(w.db.url, async (c) => {
+    return withClient(w.db.url, async (c) => {
       await c.query('begin');
       await c.query('lock table messages in access exclusive mode');
-      const child = execa(
-        process.execPath,
-        [DBOPS_BIN, '--config', w.configFile, 'backup', 'run', '--no-encrypt'],
-        { cwd: w.dir, reject: false, env: { NO_COLOR: '1' } },
-      );
-      // pg_dump takes its table locks first and waits on ours: end its session, as a server
-      // restart or an administrator would.
+      const child = execa(process.execPath, [DBOPS_BIN, '--config', w.configFile, ...args], {
+        cwd: w.dir,
+        reject: false,
+        env: { NO_COLOR: '1' },
+      });
       let ended: string[] = [];
       for (let i = 0; i < 200 && ended.length === 0; i++) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         // Inside a transaction pg_stat_activity keeps its first snapshot unless cleared.
         await c.query('select pg_stat_clear_snapshot()');
+        const waiting = await c.query(
+          `select 1 from pg_stat_activity where datname = current_database() and query ilike 'lock table%'`,
+        );
+        if (waiting.rowCount === 0) continue;
         // OFFSET 0 keeps the filter ahead of pg_terminate_backend (no other session is ended).
         ended = (
           await c.query<{ q: string }>(
             `select q from (select pid, query as q from pg_stat_activity
                              where datname = current_database() and pid <> pg_backend_pid()
-                               and query ilike 'lock table%' offset 0) t
+                               and ${match} offset 0) t
              where pg_terminate_backend(pid)`,
           )
         ).rows.map((row) => row.q);
       }
-      expect(ended).toHaveLength(1);
       await c.query('rollback');
-      return child;
+      return { ended, result: await child };
     });
+  }
+
+  it('pg_dump failing mid-dump (its connection terminated): exit 4, nothing stored, nothing left', async () => {
+    const before = json<{ backups: { id: string }[] }>(await w.dbops(['-f', 'json', 'backup', 'list']))
+      .backups.length;
+    // As a server restart or an administrator would.
+    const { ended, result: r } = await endSessionsMidDump(
+      ['backup', 'run', '--no-encrypt'],
+      `query ilike 'lock table%'`,
+    );
+    expect(ended).toHaveLength(1);
     expect(r.exitCode).toBe(4);
     expect(r.stderr).toMatch(/pg_dump/);
     const list = json<{ backups: { id: string }[]; incomplete: number }>(
@@ -200,55 +215,19 @@ describe('backup failure modes', () => {
     );
     expect(list.backups).toHaveLength(before);
     // The failed run removed its in-progress marker and its temp file: nothing for prune to find.
-    const leftovers = (await files(repo).catch(() => [] as string[])).filter(
-      (f) => f.endsWith('in-progress.json') || f.includes('.dbops-tmp'),
-    );
+    const leftovers = (
+      await files(join(w.dir, 'repo', 'main', 'backups')).catch(() => [] as string[])
+    ).filter((f) => f.endsWith('in-progress.json') || f.includes('.dbops-tmp'));
     expect(leftovers).toEqual([]);
   });
 
   it('the session holding the exported snapshot ends mid-dump: no crash, the backup completes', async () => {
-    const { withClient } = await import('../../support/pg.js');
-    const r = await withClient(w.db.url, async (c) => {
-      await c.query('begin');
-      await c.query('lock table messages in access exclusive mode');
-      const child = execa(
-        process.execPath,
-        [
-          DBOPS_BIN,
-          '--config',
-          w.configFile,
-          '-f',
-          'json',
-          'backup',
-          'run',
-          '--no-encrypt',
-          '--no-row-counts',
-        ],
-        { cwd: w.dir, reject: false, env: { NO_COLOR: '1' } },
-      );
-      // Once pg_dump waits on the lock it has imported the snapshot; the exporting session then
-      // idles in its transaction until the dump ends. End that session.
-      let ended: string[] = [];
-      for (let i = 0; i < 200 && ended.length === 0; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        await c.query('select pg_stat_clear_snapshot()');
-        const dumping = await c.query(
-          `select 1 from pg_stat_activity where datname = current_database() and query ilike 'lock table%'`,
-        );
-        if (dumping.rowCount === 0) continue;
-        ended = (
-          await c.query<{ q: string }>(
-            `select q from (select pid, query as q from pg_stat_activity
-                             where datname = current_database() and pid <> pg_backend_pid()
-                               and state like 'idle in transaction%' offset 0) t
-             where pg_terminate_backend(pid)`,
-          )
-        ).rows.map((row) => row.q);
-      }
-      expect(ended).toEqual([expect.stringMatching(/pg_export_snapshot/)]);
-      await c.query('rollback');
-      return child;
-    });
+    // pg_dump has imported the snapshot; the exporting session idles in its transaction.
+    const { ended, result: r } = await endSessionsMidDump(
+      ['-f', 'json', 'backup', 'run', '--no-encrypt', '--no-row-counts'],
+      `state like 'idle in transaction%'`,
+    );
+    expect(ended).toEqual([expect.stringMatching(/pg_export_snapshot/)]);
     expect(r.stderr).not.toMatch(/Unhandled|at .*\.js:\d+/);
     expect(r.exitCode).toBe(0);
     const { id } = JSON.parse(r.stdout) as { id: string };
