@@ -85,6 +85,12 @@ export class Interrupted extends DbopsError {
   override readonly exitCode = ExitCode.interrupted;
 }
 
+/** An aborted signal's reason as a dbops error: a lost lease says so, Ctrl-C is exit 130. */
+export function abortError(signal: AbortSignal): DbopsError {
+  const reason: unknown = signal.reason;
+  return reason instanceof DbopsError ? reason : new Interrupted('interrupted');
+}
+
 /** Turns anything thrown into an Error without losing it. */
 export function coerceError(err: unknown): Error {
   if (err instanceof Error) return err;

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 
 import type { RepositoryConfig } from '../../config/schema.js';
 import type { ResolvedTarget } from '../../connections/target.js';
-import { ConfigError, DbopsError, Interrupted } from '../../errors.js';
+import { abortError, ConfigError } from '../../errors.js';
 import { noProgress, silentLogger, type Logger, type Progress } from '../../logger.js';
 import { withRepository } from '../../storage/open.js';
 import type { Repository } from '../../storage/repository.js';
@@ -82,12 +82,6 @@ export function parseLabels(pairs: string[]): Record<string, string> {
     out[m[1]!] = m[2]!;
   }
   return out;
-}
-
-/** The abort reason as a dbops error: a lost lease says so, Ctrl-C is exit 130. */
-export function abortError(signal: AbortSignal): DbopsError {
-  const reason: unknown = signal.reason;
-  return reason instanceof DbopsError ? reason : new Interrupted('interrupted');
 }
 
 async function putJson(repo: Repository, key: string, value: unknown): Promise<void> {

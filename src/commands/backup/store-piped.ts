@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, type Duplex } from 'node:stream';
 
-import { DbopsError, Interrupted, StorageError, ToolError } from '../../errors.js';
+import { abortError, StorageError, ToolError } from '../../errors.js';
 import { RepositoryError } from '../../storage/errors.js';
 import type { Repository } from '../../storage/repository.js';
 import { compressionImplementation, parseCompression } from '../../streams/compress.js';
@@ -114,11 +114,6 @@ function firstCause(
   return undefined;
 }
 
-function abortedError(signal: AbortSignal): DbopsError {
-  const reason: unknown = signal.reason;
-  return reason instanceof DbopsError ? reason : new Interrupted('interrupted');
-}
-
 function rawSizeFrom(zstd: SpawnedTool): number {
   const rawSize = parseZstdRawBytes(zstd.stderr());
   if (rawSize === undefined) {
@@ -219,7 +214,7 @@ async function zstdToFile(
         watch(following),
       ]);
       guard.release();
-      if (o.signal.aborted) throw abortedError(o.signal);
+      if (o.signal.aborted) throw abortError(o.signal);
       const failure = firstCause({ status: 'fulfilled', value: undefined }, d, z, f);
       if (failure !== undefined) throw zstdWriteError(failure, o.key);
       result = { rawSize: rawSizeFrom(run.zstd), size: bytes, sha256: hash.digest('hex') };
@@ -281,7 +276,7 @@ async function zstdThroughNode(
     watch(run.dumper.done),
     watch(run.zstd.done),
   ]);
-  if (o.signal.aborted) throw abortedError(o.signal);
+  if (o.signal.aborted) throw abortError(o.signal);
   const failure = firstCause(u, d, z, p);
   if (failure !== undefined) throw failure;
   const stored = (p as PromiseFulfilledResult<Awaited<typeof piped>>).value;

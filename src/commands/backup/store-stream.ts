@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 
-import { DbopsError, Interrupted, StorageError } from '../../errors.js';
+import { abortError, StorageError } from '../../errors.js';
 import type { Repository } from '../../storage/repository.js';
 import { hashStage } from '../../streams/hash.js';
 import { buildWritePipeline, runPipeline, type WritePipelineOptions } from '../../streams/pipeline.js';
@@ -42,10 +42,7 @@ export async function storeStream(
   });
   piped.catch(() => {});
   const [p, u] = await Promise.allSettled([piped, put]);
-  if (o.signal?.aborted) {
-    const reason: unknown = o.signal.reason;
-    throw reason instanceof DbopsError ? reason : new Interrupted('interrupted');
-  }
+  if (o.signal?.aborted) throw abortError(o.signal);
   if (u.status === 'rejected' && u.reason instanceof StorageError) throw u.reason;
   if (p.status === 'rejected') throw p.reason;
   if (u.status === 'rejected') throw u.reason;
