@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DBOPS_BIN } from '../../support/cli.js';
@@ -13,6 +14,19 @@ async function files(dir: string): Promise<string[]> {
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true }))
     if (e.isFile()) out.push(join(e.parentPath, e.name));
   return out.sort();
+}
+
+/** pids of the pg_dump processes dumping `database` (Linux /proc). */
+async function dumpsOf(database: string): Promise<string[]> {
+  const pids: string[] = [];
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (comm.trim() !== 'pg_dump') continue;
+    const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+    if (environ.split('\0').includes(`PGDATABASE=${database}`)) pids.push(pid);
+  }
+  return pids;
 }
 
 describe('backup failure modes', () => {
@@ -112,21 +126,10 @@ describe('backup failure modes', () => {
       expect(r.signal).toBe('SIGKILL');
       // pg_dump dies with dbops although it writes (through zstd) to the repository file, not to
       // a pipe into dbops: no dump of the dead run goes on once the lock below is released.
-      const dumpsOfThisDb = async () => {
-        const pids: string[] = [];
-        for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-          if (!/^\d+$/.test(pid)) continue;
-          const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
-          if (comm.trim() !== 'pg_dump') continue;
-          const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
-          if (environ.split('\0').includes(`PGDATABASE=${w.db.name}`)) pids.push(pid);
-        }
-        return pids;
-      };
-      for (let i = 0; i < 100 && (await dumpsOfThisDb()).length > 0; i++) {
+      for (let i = 0; i < 100 && (await dumpsOf(w.db.name)).length > 0; i++) {
         await new Promise((r) => setTimeout(r, 50));
       }
-      expect(await dumpsOfThisDb()).toEqual([]);
+      expect(await dumpsOf(w.db.name)).toEqual([]);
       await c.query('rollback');
     });
     const all = await files(join(w.dir, 'repo', 'main', 'backups'));
@@ -160,12 +163,11 @@ describe('backup failure modes', () => {
   });
 
   /**
-   * Runs `dbops backup run ARGS` while this test holds an exclusive lock on messages, so pg_dump
-   * (which takes its table locks after importing the snapshot) waits; then ends the sessions whose
-   * pg_stat_activity row matches `match` and releases the lock. Returns what those sessions last
-   * ran, and the finished dbops.
+   * Runs dbops with `args` while this test holds an exclusive lock on messages, so that pg_dump
+   * (which takes its table locks after importing the snapshot) waits; then calls `act`, releases
+   * the lock and returns what `act` returned and the finished dbops.
    */
-  async function endSessionsMidDump(args: string[], match: string) {
+  async function whileDumpWaits<T>(args: string[], act: (c: pg.Client, child: ResultPromise) => Promise<T>) {
     const { withClient } = await import('../../support/pg.js');
     return withClient(w.db.url, async (c) => {
       await c.query('begin');
@@ -175,63 +177,91 @@ describe('backup failure modes', () => {
         reject: false,
         env: { NO_COLOR: '1' },
       });
-      let ended: string[] = [];
-      for (let i = 0; i < 200 && ended.length === 0; i++) {
+      for (let i = 0; i < 200; i++) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         // Inside a transaction pg_stat_activity keeps its first snapshot unless cleared.
         await c.query('select pg_stat_clear_snapshot()');
         const waiting = await c.query(
           `select 1 from pg_stat_activity where datname = current_database() and query ilike 'lock table%'`,
         );
-        if (waiting.rowCount === 0) continue;
-        // OFFSET 0 keeps the filter ahead of pg_terminate_backend (no other session is ended).
-        ended = (
-          await c.query<{ q: string }>(
-            `select q from (select pid, query as q from pg_stat_activity
-                             where datname = current_database() and pid <> pg_backend_pid()
-                               and ${match} offset 0) t
-             where pg_terminate_backend(pid)`,
-          )
-        ).rows.map((row) => row.q);
+        if (waiting.rowCount !== 0) break;
       }
+      const acted = await act(c, child);
       await c.query('rollback');
-      return { ended, result: await child };
+      return { acted, result: await child };
     });
+  }
+
+  /** Ends the sessions matching `match`; returns what they last ran. */
+  async function endSessions(c: pg.Client, match: string): Promise<string[]> {
+    // OFFSET 0 keeps the filter ahead of pg_terminate_backend (no other session is ended).
+    const r = await c.query<{ q: string }>(
+      `select q from (select pid, query as q from pg_stat_activity
+                       where datname = current_database() and pid <> pg_backend_pid() and ${match} offset 0) t
+       where pg_terminate_backend(pid)`,
+    );
+    return r.rows.map((row) => row.q);
+  }
+
+  /** In-progress markers and temp files under the local repository: what a failed run must not leave. */
+  async function leftovers(): Promise<string[]> {
+    return (await files(join(w.dir, 'repo', 'main', 'backups')).catch(() => [] as string[])).filter(
+      (f) => f.endsWith('in-progress.json') || f.includes('.dbops-tmp'),
+    );
   }
 
   it('pg_dump failing mid-dump (its connection terminated): exit 4, nothing stored, nothing left', async () => {
     const before = json<{ backups: { id: string }[] }>(await w.dbops(['-f', 'json', 'backup', 'list']))
       .backups.length;
     // As a server restart or an administrator would.
-    const { ended, result: r } = await endSessionsMidDump(
-      ['backup', 'run', '--no-encrypt'],
-      `query ilike 'lock table%'`,
+    const { acted: ended, result: r } = await whileDumpWaits(['backup', 'run', '--no-encrypt'], (c) =>
+      endSessions(c, `query ilike 'lock table%'`),
     );
     expect(ended).toHaveLength(1);
     expect(r.exitCode).toBe(4);
     expect(r.stderr).toMatch(/pg_dump/);
-    const list = json<{ backups: { id: string }[]; incomplete: number }>(
-      await w.dbops(['-f', 'json', 'backup', 'list']),
-    );
+    const list = json<{ backups: { id: string }[] }>(await w.dbops(['-f', 'json', 'backup', 'list']));
     expect(list.backups).toHaveLength(before);
     // The failed run removed its in-progress marker and its temp file: nothing for prune to find.
-    const leftovers = (
-      await files(join(w.dir, 'repo', 'main', 'backups')).catch(() => [] as string[])
-    ).filter((f) => f.endsWith('in-progress.json') || f.includes('.dbops-tmp'));
-    expect(leftovers).toEqual([]);
+    expect(await leftovers()).toEqual([]);
   });
 
   it('the session holding the exported snapshot ends mid-dump: no crash, the backup completes', async () => {
     // pg_dump has imported the snapshot; the exporting session idles in its transaction.
-    const { ended, result: r } = await endSessionsMidDump(
+    const { acted: ended, result: r } = await whileDumpWaits(
       ['-f', 'json', 'backup', 'run', '--no-encrypt', '--no-row-counts'],
-      `state like 'idle in transaction%'`,
+      (c) => endSessions(c, `state like 'idle in transaction%'`),
     );
     expect(ended).toEqual([expect.stringMatching(/pg_export_snapshot/)]);
     expect(r.stderr).not.toMatch(/Unhandled|at .*\.js:\d+/);
     expect(r.exitCode).toBe(0);
     const { id } = JSON.parse(r.stdout) as { id: string };
     expectExit(await w.dbops(['backup', 'verify', id]), 0);
+  });
+
+  it('Ctrl-C mid-dump: exit 130, pg_dump stopped, nothing stored, nothing left', async () => {
+    const before = json<{ backups: { id: string }[] }>(await w.dbops(['-f', 'json', 'backup', 'list']))
+      .backups.length;
+    const { acted: dumping, result: r } = await whileDumpWaits(
+      ['backup', 'run', '--no-encrypt'],
+      async (_c, child) => {
+        const t0 = Date.now();
+        child.kill('SIGINT');
+        await child;
+        // The row count waiting on the same lock is cancelled, not waited for.
+        expect(Date.now() - t0).toBeLessThan(5000);
+        // Before the lock is released: pg_dump was stopped, not left to finish.
+        for (let i = 0; i < 100 && (await dumpsOf(w.db.name)).length > 0; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        return dumpsOf(w.db.name);
+      },
+    );
+    expect(r.exitCode).toBe(130);
+    expect(dumping).toEqual([]);
+    const list = json<{ backups: { id: string }[] }>(await w.dbops(['-f', 'json', 'backup', 'list']));
+    expect(list.backups).toHaveLength(before);
+    expect(await leftovers()).toEqual([]);
   });
 
   it('prune --dry-run deletes nothing; prune keeps what the policy and the floors say', async () => {

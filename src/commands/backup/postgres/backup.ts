@@ -78,18 +78,25 @@ export async function postgresBackup(
               error: (err as Error).message,
             });
           }
+          let countingPid: number | undefined;
+          let countingSettled = false;
           try {
             // The counts run beside pg_dump: parallel workers would only fight it (and zstd) for the
             // same cores, at a higher total CPU cost (measured 87 ms parallel vs 28 ms serial). Nor
             // is JIT worth it: a large table's count(*) passes jit_above_cost, and compiling costs
             // ~110 ms of CPU per table (measured on 3M rows: 233 ms with JIT, 120 ms without).
             if (o.rowCounts) {
-              await client.query(
-                "select set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)",
-              );
+              countingPid = (
+                await client.query<{ pid: number }>(
+                  "select set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true), pg_backend_pid() as pid",
+                )
+              ).rows[0]?.pid;
             }
             const counting = o.rowCounts ? countRows(client, undefined, signal) : Promise.resolve(null);
-            counting.catch(() => {});
+            counting.then(
+              () => (countingSettled = true),
+              () => (countingSettled = true),
+            );
             const args = pgDumpArgs({
               format: o.format,
               ...(snapshot ? { snapshot } : {}),
@@ -126,6 +133,11 @@ export async function postgresBackup(
                 : null,
             };
           } finally {
+            // A count still running when the dump failed or was interrupted (waiting on a table
+            // lock, say) would hold up the rollback queued behind it, and with it the exit.
+            if (!countingSettled && countingPid !== undefined) {
+              await pg.query('select pg_cancel_backend($1)', [countingPid]).catch(() => {});
+            }
             await client.query('rollback').catch(() => {});
           }
         },
