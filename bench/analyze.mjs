@@ -7,7 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { withClient } from './lib.mjs';
 
 const dist = new URL('../dist/src/', import.meta.url);
 const { analyzeRun, explainRun } = await import(new URL('commands/analyze/index.js', dist).href);
@@ -26,15 +26,7 @@ async function withServer(fn) {
   }
 }
 
-async function sql(url, text) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
+const sql = (url, text) => withClient(url, (c) => c.query(text));
 
 await withServer(async (adminUrl) => {
   const db = `bench_analyze_${process.pid}`;

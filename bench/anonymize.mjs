@@ -18,6 +18,7 @@ import pgCopyStreams from 'pg-copy-streams';
 
 import { anonymizeCopy, anonymizeSubject, parseConfig } from '../dist/src/index.js';
 import { sandboxDown, sandboxUp } from '../dist/src/sandbox/cluster.js';
+import { withClient } from './lib.mjs';
 
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 5_000_000);
@@ -28,16 +29,6 @@ function dbUrl(admin, name) {
   const u = new URL(admin);
   u.pathname = `/${name}`;
   return u.toString();
-}
-
-async function withClient(url, fn) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
 }
 
 const SCHEMA = `

@@ -11,6 +11,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { median } from './lib.mjs';
+
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin/dbops.cjs');
 const work = join(root, 'bench/.work/backup');
@@ -95,10 +97,6 @@ async function measureOnce(label, shell) {
 const size = (p) => (existsSync(p) ? statSync(p).size : 0);
 const dbops = `node ${bin} --config ${config}`;
 const lastJson = (out) => JSON.parse(out);
-const median = (xs) => {
-  const v = [...xs].sort((a, b) => a - b);
-  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
 
 // The shared machine drifts by ±15 % over minutes (one run's reference took 2.8 s, another's
 // 3.2 s), more than the differences measured. So the variants run interleaved, in RUNS rounds

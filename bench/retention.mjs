@@ -9,6 +9,8 @@
 // insert p99 ≤ 2× idle.
 import pg from 'pg';
 
+import { median, withClient } from './lib.mjs';
+
 const url = process.env.DATABASE_URL;
 if (!url) {
   console.error('set DATABASE_URL (a scratch database: tables bench_events* are dropped and created)');
@@ -148,37 +150,25 @@ const dbops = (action) => async () => {
   if (verbose) console.log(`  batches (size:ms) ${p.batchLog.map((b) => `${b.size}:${b.ms}`).join(' ')}`);
   return { maxBatchMs: p.maxBatchMs, batches: p.batches };
 };
-/**
- * The floors run on a new connection, as an operator's psql would, and as dbops does. On the
- * connection that loaded the table the same DELETE ran in 1.0 s instead of 1.6 s (2M rows): that
- * backend has already touched every page of shared memory, a new one page-faults them in on first
- * use (costly in the project's VMs). Connecting (~30 ms) is timed, as it is for dbops.
- */
-async function fresh(fn) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
 // The machine drifts by ±20 % over minutes: each of the four runs is repeated in rounds
 // (BENCH_REPEAT, default 3) and the median of each is compared.
 const repeat = Number(process.env.BENCH_REPEAT ?? 3);
 const runs = { floor: [], floorArchive: [], del: [], arch: [] };
 for (let i = 0; i < repeat; i++) {
   if (repeat > 1) console.log(`round ${i + 1} of ${repeat}`);
+  // The floors run on a new connection, as an operator's psql would, and as dbops does. On the
+  // connection that loaded the table the same DELETE ran in 1.0 s instead of 1.6 s (2M rows): that
+  // backend has already touched every page of shared memory, a new one page-faults them in on
+  // first use (costly in the project's VMs). Connecting (~30 ms) is timed, as it is for dbops.
   runs.floor.push(
     await measure('single DELETE (floor)', () =>
-      fresh((c) => c.query(`delete from bench_events where created_at < ${cutoff}`)),
+      withClient(url, (c) => c.query(`delete from bench_events where created_at < ${cutoff}`)),
     ),
   );
   runs.floorArchive.push(
     await measure('single WITH…DELETE…RETURNING', async () => {
       await client.query('create table bench_events_archive (like bench_events)');
-      await fresh((c) =>
+      await withClient(url, (c) =>
         c.query(
           `with d as (delete from bench_events where created_at < ${cutoff} returning *) insert into bench_events_archive select * from d`,
         ),
@@ -188,10 +178,6 @@ for (let i = 0; i < repeat; i++) {
   runs.del.push(await measure('dbops delete', dbops('delete')));
   runs.arch.push(await measure('dbops archive-table', dbops('archive-table')));
 }
-const median = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const summary = (list) => ({
   rate: median(list.map((r) => r.rate)),
   p99: median(list.map((r) => r.p99 / r.idle)),

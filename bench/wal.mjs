@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import pg from 'pg';
+import { withClient } from './lib.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const DBOPS = join(root, 'bin/dbops.cjs');
@@ -59,15 +59,7 @@ function run(cmd, args, opts = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   return now() - t;
 }
-async function query(url, sql) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const query = async (url, sql) => (await withClient(url, (c) => c.query(sql))).rows;
 
 // 1. Real segments from a throwaway cluster.
 console.log(`generating ${SEGMENTS} WAL segments (16 MB)…`);

@@ -393,15 +393,15 @@ export class LocalRepository implements Repository {
     key: string,
     signal: AbortSignal | undefined,
   ): Promise<number> {
-    const write = async (chunk: Uint8Array): Promise<void> => {
+    const write = async (buffers: Uint8Array[]): Promise<void> => {
       try {
-        await writeAll(handle, chunk);
+        await writevAll(handle, buffers);
       } catch (err) {
         throw this.fsError(err, 'write', tmp, key);
       }
     };
     if (body instanceof Uint8Array) {
-      await write(body);
+      await write([body]);
       return body.byteLength;
     }
     let size = 0;
@@ -414,14 +414,11 @@ export class LocalRepository implements Repository {
       let batched = 0;
       const writeBatch = async () => {
         if (batch.length === 0) return;
-        const buffers = batch;
+        const [buffers, bytes] = [batch, batched];
         batch = [];
         batched = 0;
-        try {
-          await writevAll(handle, buffers);
-        } catch (err) {
-          throw this.fsError(err, 'write', tmp, key);
-        }
+        await write(buffers);
+        flusher.wrote(bytes);
       };
       // for-await pulls one chunk at a time and waits for the write: that is the back-pressure.
       for await (const chunk of body as AsyncIterable<unknown>) {
@@ -432,7 +429,6 @@ export class LocalRepository implements Repository {
         batch.push(data);
         batched += data.byteLength;
         size += data.byteLength;
-        flusher.wrote(data.byteLength);
         if (batched >= WRITE_BATCH) await writeBatch();
       }
       await writeBatch();

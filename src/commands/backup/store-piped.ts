@@ -64,7 +64,8 @@ export function parseZstdRawBytes(stderr: string): number | undefined {
 interface DumpAndZstd {
   dumper: SpawnedTool;
   zstd: SpawnedTool;
-  killAll(): void;
+  /** `p`, killing both tools when it fails: one failure ends the whole pipeline. */
+  watch<T>(p: Promise<T>): Promise<T>;
 }
 
 function startDumpAndZstd(
@@ -87,10 +88,12 @@ function startDumpAndZstd(
   return {
     dumper,
     zstd,
-    killAll: () => {
-      dumper.kill();
-      zstd.kill();
-    },
+    watch: (p) =>
+      p.catch((err: unknown) => {
+        dumper.kill();
+        zstd.kill();
+        throw err;
+      }),
   };
 }
 
@@ -203,15 +206,10 @@ async function zstdToFile(
         },
         signal: o.signal,
       });
-      const watch = <T>(p: Promise<T>) =>
-        p.catch((err: unknown) => {
-          run.killAll();
-          throw err;
-        });
       const [d, z, f] = await Promise.allSettled([
-        watch(run.dumper.done),
-        watch(run.zstd.done),
-        watch(following),
+        run.watch(run.dumper.done),
+        run.watch(run.zstd.done),
+        run.watch(following),
       ]);
       guard.release();
       if (o.signal.aborted) throw abortError(o.signal);
@@ -258,23 +256,15 @@ async function zstdThroughNode(
       })
     : Promise.reject(new ToolError('zstd has no stdout', { tool: 'zstd' }));
   piped.catch(() => {});
-  const watch = <T>(p: Promise<T>) =>
-    p.then(
-      (v) => v,
-      (err: unknown) => {
-        run.killAll();
-        throw err;
-      },
-    );
   const [p, u, d, z] = await Promise.allSettled([
-    watch(piped),
+    run.watch(piped),
     // A failed upload stops reading the body: end it, or the pipeline would wait on it forever.
-    watch(put).catch((err: unknown) => {
+    run.watch(put).catch((err: unknown) => {
       body.destroy(err as Error);
       throw err;
     }),
-    watch(run.dumper.done),
-    watch(run.zstd.done),
+    run.watch(run.dumper.done),
+    run.watch(run.zstd.done),
   ]);
   if (o.signal.aborted) throw abortError(o.signal);
   const failure = firstCause(u, d, z, p);

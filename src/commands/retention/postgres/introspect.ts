@@ -30,6 +30,11 @@ export interface TableInfo {
   tidRangeScans: boolean;
 }
 
+/** Live rows per heap page, for sizing page batches: 50 for a table never vacuumed or analyzed. */
+export function rowsPerPageOf(table: TableInfo): number {
+  return table.rowsPerPage > 0 ? table.rowsPerPage : 50;
+}
+
 /** Looks a table up by its config name; a missing table is a config problem (exit 2). */
 export async function describeTable(
   client: PoolClient,

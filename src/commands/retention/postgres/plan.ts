@@ -4,7 +4,7 @@ import { withRollback } from '../../../connections/postgres/scope.js';
 import { ConfigError } from '../../../errors.js';
 import type { RetentionPolicy } from '../policy.js';
 import type { PolicyPlan, PolicyStatus } from '../types.js';
-import { describeTable } from './introspect.js';
+import { describeTable, rowsPerPageOf } from './introspect.js';
 import { eligibilitySql } from './sql.js';
 import { preparePolicy } from './prepare.js';
 
@@ -102,7 +102,7 @@ export async function planPostgresPolicy(
         }
         // A page walk reads every page; its batches are counted at the table's density.
         const estimatedBatches = pages
-          ? Math.ceil(table.pages / Math.ceil(policy.batchSize / (table.rowsPerPage || 50)))
+          ? Math.ceil(table.pages / Math.ceil(policy.batchSize / rowsPerPageOf(table)))
           : Math.ceil(eligible / policy.batchSize);
         return {
           policy: policy.name,

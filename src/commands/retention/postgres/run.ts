@@ -18,6 +18,7 @@ import type { RetentionPolicy } from '../policy.js';
 import { sleep } from '../../../sleep.js';
 import type { PolicyRunResult } from '../types.js';
 import { newRunResult, recordBatch, runDeadline, sizerFor, stopBetweenBatches } from '../run-loop.js';
+import { rowsPerPageOf } from './introspect.js';
 import { withHeldXactLock } from './policy-lock.js';
 import { waitForReplicas, type LagQuery } from './replica-lag.js';
 import { preparePolicy } from './prepare.js';
@@ -97,7 +98,7 @@ async function runBatches(
   logger.debug(`retention ${policy.name}: walks by ${sql.mode} (${prepared.walkReason})`);
   const deadline = runDeadline(policy);
   // A page walk sizes its batches in pages: the row limit becomes pages at the table's density.
-  const rowsPerPage = table.rowsPerPage > 0 ? table.rowsPerPage : 50;
+  const rowsPerPage = rowsPerPageOf(table);
   const maxPages = Math.max(1, Math.ceil(policy.maxBatchSize / rowsPerPage));
   let sizer =
     sql.mode === 'pages'
