@@ -327,3 +327,26 @@ describe('writer lease', () => {
     expect(await withWriterLease(repo, opts(), async () => 3)).toBe(3);
   });
 });
+
+describe('tempSpaceError', () => {
+  it('says a full temp directory as a storage error; passes anything else through', async () => {
+    const { tempSpaceError, isNoSpace } = await import('../../src/commands/backup/temp-dir.js');
+    const { StorageError, ToolError } = await import('../../src/errors.js');
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    const mapped = tempSpaceError(enospc, '/var/tmp/dbops-restore-x', 'the spooled archive (3 MiB)');
+    expect(mapped).toBeInstanceOf(StorageError);
+    expect((mapped as Error).message).toBe('no space left in /var/tmp for the spooled archive (3 MiB)');
+    expect((mapped as InstanceType<typeof StorageError>).hint).toMatch(/--temp-dir/);
+    const zstd = new ToolError('zstd exited with code 1', {
+      tool: 'zstd',
+      stderrTail: 'zstd: error 70 : Write error : cannot write block : No space left on device',
+    });
+    expect(isNoSpace(zstd)).toBe(true);
+    const other = new ToolError('pg_dump exited with code 1', {
+      tool: 'pg_dump',
+      stderrTail: 'permission denied',
+    });
+    expect(tempSpaceError(other, '/tmp/x', 'y')).toBe(other);
+    expect(isNoSpace(new Error('EPIPE'))).toBe(false);
+  });
+});

@@ -1,6 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+
+import { StorageError, ToolError } from '../../errors.js';
 
 /**
  * A private (0700) temp directory for fn, removed afterwards — on success, failure and Ctrl-C (the
@@ -17,4 +19,28 @@ export async function withTempDir<T>(
   } finally {
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/** A write that failed for want of space: an fs error, or a tool that said so on stderr. */
+export function isNoSpace(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  return (
+    err instanceof ToolError &&
+    /No space left on device|Disk quota exceeded/i.test(`${err.message}\n${err.stderrTail}`)
+  );
+}
+
+/**
+ * Says a full temp directory as such (exit 5), naming the filesystem and the way out, instead of
+ * a tool's failure or, worse, a damaged backup. Call it only around writes into `dir`: a restore's
+ * "no space" from pg_restore is the database server's disk, not this one.
+ */
+export function tempSpaceError(err: unknown, dir: string, what: string, hint?: string): unknown {
+  if (!isNoSpace(err)) return err;
+  const root = dirname(dir);
+  return new StorageError(`no space left in ${root} for ${what}`, {
+    hint: hint ?? `free space in ${root}, or point --temp-dir (or TMPDIR) at a larger filesystem`,
+    cause: err,
+  });
 }

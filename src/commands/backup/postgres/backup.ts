@@ -10,7 +10,7 @@ import type { EngineBackupInput, EngineBackupResult } from '../engine.js';
 import type { StoredObject } from '../manifest.js';
 import { canPipeToZstd, storeDumpPiped } from '../store-piped.js';
 import { storeStream } from '../store-stream.js';
-import { withTempDir } from '../temp-dir.js';
+import { tempSpaceError, withTempDir } from '../temp-dir.js';
 import { pgDumpArgs, type PostgresDumpFormat } from './commands.js';
 import { countRows } from './row-counts.js';
 
@@ -216,7 +216,11 @@ async function dumpDirectory(
         ...(snapshot ? { snapshot } : {}),
       });
       const { startTool } = await import('../../../tools/run-tool.js');
-      await startTool('pg_dump', binary, args, { env, stdout: 'ignore', signal: input.signal }).done;
+      await startTool('pg_dump', binary, args, { env, stdout: 'ignore', signal: input.signal }).done.catch(
+        (err: unknown) => {
+          throw tempSpaceError(err, tmp, 'the directory-format dump');
+        },
+      );
       // tar-stream is loaded for directory dumps only (start-up time of the default custom format).
       const { packDirectory } = await import('./directory-tar.js');
       return storeStream(input.repo, packDirectory(dir), {

@@ -11,7 +11,7 @@ import { findPostgresTool, type FoundTool } from '../../../tools/find-tool.js';
 import { spawnTool } from '../../../tools/spawn-tool.js';
 import type { BackupManifest, StoredObject } from '../manifest.js';
 import { HoldbackSink, readObject } from '../read-object.js';
-import { withTempDir } from '../temp-dir.js';
+import { tempSpaceError, withTempDir } from '../temp-dir.js';
 import { pgRestoreArgs, pgRestoreListArgs, type PostgresDumpFormat } from './commands.js';
 import { unpackInto } from './directory-tar.js';
 import { addDataOffsets } from './archive-offsets.js';
@@ -109,32 +109,26 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
     return await withTempDir(
       'restore',
       async (tmp) => {
-        let archive: string;
-        let read: { storedBytes: number; rawBytes: number };
+        const archive = join(tmp, format === 'custom' ? 'archive.dump' : 'dump');
         const zstdBinary = format === 'custom' ? directSpoolBinary(o.object) : undefined;
-        if (zstdBinary) {
-          archive = join(tmp, 'archive.dump');
-          read = await spoolThroughZstd(o.repo, o.object, zstdBinary, archive, {
-            read: o.read,
-            signal: o.signal,
-            onProgress,
-          });
-        } else if (format === 'custom') {
-          archive = join(tmp, 'archive.dump');
-          read = await readObject(o.repo, o.object, createWriteStream(archive, { mode: 0o600 }), {
-            read: o.read,
-            signal: o.signal,
-            onProgress,
-          });
-        } else {
-          archive = join(tmp, 'dump');
+        const readOptions = { read: o.read, signal: o.signal, onProgress };
+        const spool = async () => {
+          if (zstdBinary) return spoolThroughZstd(o.repo, o.object, zstdBinary, archive, readOptions);
+          if (format === 'custom')
+            return readObject(o.repo, o.object, createWriteStream(archive, { mode: 0o600 }), readOptions);
           await mkdir(archive, { mode: 0o700 });
-          read = await readObject(o.repo, o.object, unpackInto(archive), {
-            read: o.read,
-            signal: o.signal,
-            onProgress,
-          });
-        }
+          return readObject(o.repo, o.object, unpackInto(archive), readOptions);
+        };
+        const read = await spool().catch((err: unknown) => {
+          throw tempSpaceError(
+            err,
+            tmp,
+            `the ${format === 'custom' ? 'spooled' : 'unpacked'} archive (${Math.ceil(o.object.raw.size / 2 ** 20)} MiB)`,
+            format === 'custom' && !filtered
+              ? `free space there, point --temp-dir (or TMPDIR) at a larger filesystem, or restore with --jobs 1 (streamed, no temporary copy)`
+              : undefined,
+          );
+        });
         const singleTransaction = o.jobs <= 1;
         // Only after the spool is verified; pg_restore -j schedules and seeks by these offsets.
         if (format === 'custom' && o.jobs > 1) await addDataOffsets(archive);
@@ -204,7 +198,9 @@ export async function listPostgresArchive(
         object,
         unpackInto(dir, (name) => name === 'toc.dat'),
         { read, signal },
-      );
+      ).catch((err: unknown) => {
+        throw tempSpaceError(err, tmp, "the archive's table of contents");
+      });
       const { stdout } = await startTool('pg_restore', tool.path, pgRestoreListArgs('directory', dir), {
         stdout: 'buffer',
         signal,

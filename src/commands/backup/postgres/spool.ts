@@ -7,6 +7,9 @@ import { runPipeline, type ReadPipelineOptions } from '../../../streams/pipeline
 import { spawnTool } from '../../../tools/spawn-tool.js';
 import type { StoredObject } from '../manifest.js';
 import { ObjectDamaged, classifyReadError, storedBytesCheck } from '../read-object.js';
+import { isNoSpace } from '../temp-dir.js';
+
+const isBrokenPipe = (err: unknown) => (err as { code?: unknown } | undefined)?.code === 'EPIPE';
 
 /**
  * The zstd binary, when a spool for `pg_restore -j` can be written by `zstd -d` directly (its
@@ -73,6 +76,8 @@ export async function spoolThroughZstd(
       }),
       zstd.done,
     ]);
+    // zstd dying (a full disk) breaks the pipe into it: then its own error is the cause.
+    if (z.status === 'rejected' && (p.status === 'fulfilled' || isBrokenPipe(p.reason))) throw z.reason;
     if (p.status === 'rejected') throw p.reason;
     if (z.status === 'rejected') throw z.reason;
     const rawBytes = (await stat(file)).size;
@@ -85,6 +90,7 @@ export async function spoolThroughZstd(
     return { storedBytes: p.value.bytesIn, rawBytes };
   } catch (err) {
     zstd.kill();
-    throw classifyReadError(object.key, err);
+    // zstd failing to write the spool is not a damaged backup: the caller says "no space".
+    throw isNoSpace(err) ? err : classifyReadError(object.key, err);
   }
 }

@@ -165,7 +165,10 @@ export async function runMongoPolicy(policy: RetentionPolicy, deps: MongoRunDeps
     } catch (err) {
       result.outcome = 'failed';
       result.message = (err as Error).message;
-      deps.logger.error(`retention policy ${policy.name} failed: ${result.message}`);
+      deps.logger.error(
+        `retention policy ${policy.name} failed: ${result.message}`,
+        err instanceof DbopsError && err.hint ? { hint: err.hint } : undefined,
+      );
     } finally {
       deps.progress.stop();
     }

@@ -334,7 +334,10 @@ async function runBatches(
   } catch (err) {
     result.outcome = 'failed';
     result.message = err instanceof DbopsError ? err.message : describePgError(err);
-    logger.error(`retention policy ${policy.name} failed: ${result.message}`);
+    logger.error(
+      `retention policy ${policy.name} failed: ${result.message}`,
+      err instanceof DbopsError && err.hint ? { hint: err.hint } : undefined,
+    );
   } finally {
     progress.stop();
   }
