@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 
 /**
  * pg_dump writing a custom-format archive to a pipe cannot go back and record where each table's
@@ -101,104 +101,189 @@ export function parseToc(buf: Buffer): Parsed {
   return { intSize, offSize, slots, end: pos };
 }
 
-/** Sequential reader over a file with big reads, for walking the data blocks' headers. */
-class BlockWalker {
-  private buf = Buffer.alloc(0);
-  private start = 0;
-  constructor(
-    private readonly fh: FileHandle,
-    public pos: number,
-    private readonly size: number,
-    private readonly intSize: number,
-  ) {}
-  private has(n: number): boolean {
-    return this.pos >= this.start && this.pos + n <= this.start + this.buf.length;
+type ScanState =
+  | { kind: 'blockType' }
+  | { kind: 'dumpId'; type: number; offset: number }
+  | { kind: 'chunkLen'; blobs: boolean }
+  | { kind: 'skip'; left: number; blobs: boolean }
+  | { kind: 'blobOid' };
+
+/**
+ * Finds each table's data offset in a custom-format archive from its bytes in order, as they are
+ * written: the restore spool is scanned while zstd is still writing it, so the offsets cost no
+ * time of their own (a second pass over 420 MB took 0.2-1.5 s on the project VM). A -Z0 archive
+ * has a chunk per row, so chunk headers are parsed straight from the buffers. Anything unexpected
+ * stops the scan, and the archive is then left as it is.
+ */
+export class DataOffsetScanner {
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private nextTry = 64 * 1024;
+  private parsed: Parsed | undefined;
+  private tocBytes: Buffer | undefined;
+  private failed = false;
+  private pending = new Map<number, TocSlot>();
+  private found: { slot: TocSlot; offset: number }[] = [];
+  private state: ScanState = { kind: 'blockType' };
+  /** How many TOC entries got an offset (after finish). */
+  get entries(): number {
+    return this.found.length;
   }
-  private async fill(n: number): Promise<void> {
-    if (this.pos + n > this.size) throw new Unexpected('archive ends inside a block');
-    const b = Buffer.allocUnsafe(Math.max(Math.min(4 << 20, this.size - this.pos), n));
-    const { bytesRead } = await this.fh.read(b, 0, b.length, this.pos);
-    this.buf = b.subarray(0, bytesRead);
-    this.start = this.pos;
-    if (bytesRead < n) throw new Unexpected('short read');
+  /** Absolute position of the next byte to scan. */
+  private pos = 0;
+  /** A header split between two buffers. */
+  private carry = Buffer.alloc(0);
+
+  /** Scans the next bytes of the archive (the buffer may be reused once this returns). */
+  push(bytes: Uint8Array): void {
+    if (this.failed) return;
+    const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (this.parsed) return this.scan(chunk);
+    // The TOC comes first; parse it once enough of the start is buffered (tried at doubling sizes).
+    this.head.push(Buffer.from(chunk));
+    this.headBytes += chunk.length;
+    if (this.headBytes >= this.nextTry) this.parseHead(false);
   }
-  /** Synchronous while the bytes are buffered: a -Z0 archive has a chunk per row. */
-  private intNow(): number {
-    let at = this.pos - this.start;
-    const sign = this.buf[at++]!;
-    let n = 0;
-    for (let i = 0; i < this.intSize; i++) n += this.buf[at++]! * 2 ** (8 * i);
-    this.pos += 1 + this.intSize;
-    return sign ? -n : n;
-  }
-  async byte(): Promise<number> {
-    if (!this.has(1)) await this.fill(1);
-    return this.buf[this.pos++ - this.start]!;
-  }
-  async int(): Promise<number> {
-    if (!this.has(1 + this.intSize)) await this.fill(1 + this.intSize);
-    return this.intNow();
-  }
-  /** Skips length-prefixed chunks up to the zero-length end marker. */
-  async skipChunks(): Promise<void> {
-    for (;;) {
-      if (!this.has(1 + this.intSize)) await this.fill(1 + this.intSize);
-      const len = this.intNow();
-      if (len === 0) return;
-      if (len < 0 || this.pos + len > this.size) throw new Unexpected('odd chunk length');
-      this.pos += len;
+
+  private parseHead(atEnd: boolean): void {
+    const head = Buffer.concat(this.head);
+    this.head = [head];
+    try {
+      this.parsed = parseToc(head);
+    } catch (err) {
+      if (err instanceof NeedMore && !atEnd && head.length < 256 << 20) this.nextTry = head.length * 2;
+      else this.failed = true;
+      return;
     }
+    this.head = [];
+    this.tocBytes = Buffer.from(head.subarray(0, this.parsed.end));
+    for (const slot of this.parsed.slots)
+      if (slot.state === K_OFFSET_POS_NOT_SET) this.pending.set(slot.dumpId, slot);
+    if (this.pending.size === 0) {
+      this.failed = true;
+      return;
+    }
+    this.pos = this.parsed.end;
+    this.scan(head.subarray(this.parsed.end));
+  }
+
+  private scan(chunk: Buffer): void {
+    const intSize = this.parsed!.intSize;
+    let i = 0;
+    while (i < chunk.length && !this.failed) {
+      const state = this.state;
+      if (state.kind === 'skip') {
+        const n = Math.min(state.left, chunk.length - i);
+        i += n;
+        this.pos += n;
+        state.left -= n;
+        if (state.left === 0) this.state = { kind: 'chunkLen', blobs: state.blobs };
+        continue;
+      }
+      const need = state.kind === 'blockType' ? 1 : 1 + intSize;
+      let src: Buffer;
+      let at: number;
+      if (this.carry.length === 0 && chunk.length - i >= need) {
+        src = chunk;
+        at = i;
+        i += need;
+      } else {
+        const n = Math.min(need - this.carry.length, chunk.length - i);
+        this.carry = Buffer.concat([this.carry, chunk.subarray(i, i + n)]);
+        i += n;
+        if (this.carry.length < need) break;
+        src = this.carry;
+        at = 0;
+        this.carry = Buffer.alloc(0);
+      }
+      const start = this.pos;
+      this.pos += need;
+      if (state.kind === 'blockType') {
+        this.state = { kind: 'dumpId', type: src[at]!, offset: start };
+        continue;
+      }
+      let n = 0;
+      if (intSize === 4) n = src.readUInt32LE(at + 1);
+      else for (let b = intSize; b > 0; b--) n = n * 256 + src[at + b]!;
+      if (src[at]) n = -n;
+      this.step(state, n);
+    }
+  }
+
+  private step(state: Exclude<ScanState, { kind: 'blockType' } | { kind: 'skip' }>, n: number): void {
+    switch (state.kind) {
+      case 'dumpId': {
+        const slot = this.pending.get(n);
+        if (!slot || (state.type !== BLK_DATA && state.type !== BLK_BLOBS)) {
+          this.failed = true;
+          return;
+        }
+        this.pending.delete(n);
+        this.found.push({ slot, offset: state.offset });
+        this.state = state.type === BLK_DATA ? { kind: 'chunkLen', blobs: false } : { kind: 'blobOid' };
+        return;
+      }
+      case 'chunkLen':
+        if (n < 0) this.failed = true;
+        else if (n === 0) this.state = state.blobs ? { kind: 'blobOid' } : { kind: 'blockType' };
+        else this.state = { kind: 'skip', left: n, blobs: state.blobs };
+        return;
+      case 'blobOid':
+        this.state = n === 0 ? { kind: 'blockType' } : { kind: 'chunkLen', blobs: true };
+        return;
+    }
+  }
+
+  /**
+   * The archive's TOC with the offsets filled in, to be written over its start, once all `size`
+   * bytes were scanned; undefined when there is nothing to do or anything looked odd.
+   */
+  finish(size: number): Buffer | undefined {
+    if (!this.parsed && !this.failed) this.parseHead(true);
+    if (!this.parsed || this.failed || this.found.length === 0) return undefined;
+    if (this.state.kind !== 'blockType' || this.carry.length > 0 || this.pos !== size) return undefined;
+    const toc = this.tocBytes!;
+    for (const { slot, offset } of this.found) {
+      toc[slot.at] = K_OFFSET_POS_SET;
+      for (let b = 0; b < this.parsed.offSize; b++)
+        toc[slot.at + 1 + b] = Math.floor(offset / 2 ** (8 * b)) & 0xff;
+    }
+    return toc;
+  }
+}
+
+/** Writes a TOC from DataOffsetScanner.finish over the start of the (verified) archive file. */
+export async function writeToc(file: string, toc: Buffer): Promise<void> {
+  const fh = await open(file, 'r+');
+  try {
+    await fh.write(toc, 0, toc.length, 0);
+  } finally {
+    await fh.close();
   }
 }
 
 /**
- * Records the data offsets in the TOC of a custom-format archive written to a pipe.
- * Returns how many entries got an offset (0 when there was nothing to do or anything looked odd).
+ * Records the data offsets in the TOC of a custom-format archive written to a pipe, reading the
+ * file once. Returns how many entries got an offset (0 when there was nothing to do or anything
+ * looked odd).
  */
 export async function addDataOffsets(file: string): Promise<number> {
-  const fh = await open(file, 'r+');
+  const scanner = new DataOffsetScanner();
+  let size = 0;
+  const fh = await open(file, 'r');
   try {
-    const { size } = await fh.stat();
-    let parsed: Parsed | undefined;
-    let head = Buffer.alloc(0);
-    for (let want = 1 << 20; !parsed; want *= 4) {
-      head = Buffer.allocUnsafe(Math.min(want, size));
-      const { bytesRead } = await fh.read(head, 0, head.length, 0);
-      head = head.subarray(0, bytesRead);
-      try {
-        parsed = parseToc(head);
-      } catch (err) {
-        if (!(err instanceof NeedMore) || head.length >= size) return 0;
-      }
+    const buffer = Buffer.allocUnsafe(4 << 20);
+    for (;;) {
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, size);
+      if (bytesRead === 0) break;
+      scanner.push(buffer.subarray(0, bytesRead));
+      size += bytesRead;
     }
-    const pending = new Map<number, TocSlot>();
-    for (const s of parsed.slots) if (s.state === K_OFFSET_POS_NOT_SET) pending.set(s.dumpId, s);
-    if (pending.size === 0) return 0;
-    const found: { slot: TocSlot; offset: number }[] = [];
-    const walk = new BlockWalker(fh, parsed.end, size, parsed.intSize);
-    while (walk.pos < size) {
-      const offset = walk.pos;
-      const type = await walk.byte();
-      const slot = pending.get(await walk.int());
-      if (!slot || (type !== BLK_DATA && type !== BLK_BLOBS)) return 0;
-      pending.delete(slot.dumpId);
-      if (type === BLK_DATA) await walk.skipChunks();
-      else for (let oid = await walk.int(); oid !== 0; oid = await walk.int()) await walk.skipChunks();
-      found.push({ slot, offset });
-    }
-    if (walk.pos !== size || found.length === 0) return 0;
-    const toc = Buffer.from(head.subarray(0, parsed.end));
-    for (const { slot, offset } of found) {
-      toc[slot.at] = K_OFFSET_POS_SET;
-      for (let b = 0; b < parsed.offSize; b++)
-        toc[slot.at + 1 + b] = Math.floor(offset / 2 ** (8 * b)) & 0xff;
-    }
-    await fh.write(toc, 0, toc.length, 0);
-    return found.length;
-  } catch (err) {
-    if (err instanceof Unexpected || err instanceof NeedMore) return 0;
-    throw err;
   } finally {
     await fh.close();
   }
+  const toc = scanner.finish(size);
+  if (!toc) return 0;
+  await writeToc(file, toc);
+  return scanner.entries;
 }

@@ -14,7 +14,7 @@ import { HoldbackSink, readObject } from '../read-object.js';
 import { tempSpaceError, withTempDir } from '../temp-dir.js';
 import { pgRestoreArgs, pgRestoreListArgs, type PostgresDumpFormat } from './commands.js';
 import { unpackInto } from './directory-tar.js';
-import { addDataOffsets } from './archive-offsets.js';
+import { addDataOffsets, DataOffsetScanner, writeToc } from './archive-offsets.js';
 import { directSpoolBinary, spoolThroughZstd } from './spool.js';
 
 /** The manifest's archive format for pg_restore, or an error for anything pg_restore cannot read. */
@@ -112,8 +112,14 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
         const archive = join(tmp, format === 'custom' ? 'archive.dump' : 'dump');
         const zstdBinary = format === 'custom' ? directSpoolBinary(o.object) : undefined;
         const readOptions = { read: o.read, signal: o.signal, onProgress };
+        // pg_restore -j schedules and seeks by data offsets: found while zstd writes the spool.
+        const offsets = format === 'custom' && o.jobs > 1 && zstdBinary ? new DataOffsetScanner() : undefined;
         const spool = async () => {
-          if (zstdBinary) return spoolThroughZstd(o.repo, o.object, zstdBinary, archive, readOptions);
+          if (zstdBinary)
+            return spoolThroughZstd(o.repo, o.object, zstdBinary, archive, {
+              ...readOptions,
+              ...(offsets ? { onSpooled: (chunk: Uint8Array) => offsets.push(chunk) } : {}),
+            });
           if (format === 'custom')
             return readObject(o.repo, o.object, createWriteStream(archive, { mode: 0o600 }), readOptions);
           await mkdir(archive, { mode: 0o700 });
@@ -130,8 +136,11 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
           );
         });
         const singleTransaction = o.jobs <= 1;
-        // Only after the spool is verified; pg_restore -j schedules and seeks by these offsets.
-        if (format === 'custom' && o.jobs > 1) await addDataOffsets(archive);
+        // Written only once the spool is verified.
+        if (offsets) {
+          const toc = offsets.finish(read.rawBytes);
+          if (toc) await writeToc(archive, toc);
+        } else if (format === 'custom' && o.jobs > 1) await addDataOffsets(archive);
         const args = pgRestoreArgs({ ...base, archive, jobs: o.jobs, singleTransaction });
         await spawnTool('pg_restore', tool.path, args, {
           env: o.env,

@@ -3,6 +3,7 @@ import { open, stat } from 'node:fs/promises';
 import type { Repository } from '../../../storage/repository.js';
 import { findZstdBinary, zlibHasZstd } from '../../../streams/compression-spec.js';
 import { decryptStage } from '../../../streams/encrypt.js';
+import { followFile } from '../../../streams/follow-file.js';
 import { runPipeline, type ReadPipelineOptions } from '../../../streams/pipeline.js';
 import { spawnTool } from '../../../tools/spawn-tool.js';
 import type { StoredObject } from '../manifest.js';
@@ -37,7 +38,13 @@ export async function spoolThroughZstd(
   object: StoredObject,
   zstdBinary: string,
   file: string,
-  o: { read: ReadPipelineOptions; signal: AbortSignal; onProgress?: (storedBytes: number) => void },
+  o: {
+    read: ReadPipelineOptions;
+    signal: AbortSignal;
+    onProgress?: (storedBytes: number) => void;
+    /** Sees the raw archive in order as zstd writes it (read back from the page cache). */
+    onSpooled?: (chunk: Uint8Array) => void;
+  },
 ): Promise<{ storedBytes: number; rawBytes: number }> {
   const storedCheck = storedBytesCheck(object);
   const enc = object.pipeline.encryption;
@@ -50,7 +57,7 @@ export async function spoolThroughZstd(
         ),
       ]
     : [];
-  const handle = await open(file, 'wx', 0o600);
+  const handle = await open(file, o.onSpooled ? 'wx+' : 'wx', 0o600);
   let zstd;
   try {
     zstd = spawnTool('zstd', zstdBinary, ['-d', '-q', '-c'], {
@@ -58,9 +65,21 @@ export async function spoolThroughZstd(
       signal: o.signal,
     });
   } finally {
-    // The child has its own copy of the descriptor.
-    await handle.close();
+    // The child has its own copy of the descriptor; a follower reads through another one.
+    if (!o.onSpooled) await handle.close();
   }
+  const following = o.onSpooled
+    ? followFile(
+        async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
+        {
+          writerDone: zstd.done,
+          onChunk: o.onSpooled,
+          signal: o.signal,
+          chunkSize: 4 << 20,
+        },
+      ).finally(() => handle.close())
+    : Promise.resolve(0);
+  following.catch(() => {});
   const stdin = zstd.child.stdin!;
   stdin.on('error', () => {});
   try {
@@ -69,17 +88,19 @@ export async function spoolThroughZstd(
       signal: o.signal,
       ...(o.onProgress ? { onProgress: (inBytes: number) => o.onProgress!(inBytes) } : {}),
     });
-    const [p, z] = await Promise.allSettled([
+    const [p, z, f] = await Promise.allSettled([
       piping.catch((err: unknown) => {
         zstd.kill();
         throw err;
       }),
       zstd.done,
+      following,
     ]);
     // zstd dying (a full disk) breaks the pipe into it: then its own error is the cause.
     if (z.status === 'rejected' && (p.status === 'fulfilled' || isBrokenPipe(p.reason))) throw z.reason;
     if (p.status === 'rejected') throw p.reason;
     if (z.status === 'rejected') throw z.reason;
+    if (f.status === 'rejected') throw f.reason;
     const rawBytes = (await stat(file)).size;
     if (rawBytes !== object.raw.size) {
       throw new ObjectDamaged(
@@ -90,6 +111,7 @@ export async function spoolThroughZstd(
     return { storedBytes: p.value.bytesIn, rawBytes };
   } catch (err) {
     zstd.kill();
+    await following.catch(() => {});
     // zstd failing to write the spool is not a damaged backup: the caller says "no space".
     throw isNoSpace(err) ? err : classifyReadError(object.key, err);
   }
