@@ -112,13 +112,22 @@ describe.skipIf(skipReason !== undefined)('backup to a full disk', () => {
     const free = await fillDisk(64 * 1024);
     try {
       const database = `full_${Date.now()}`;
-      const r = await w.dbops(
-        `restore run ${id} --database ${database} --create --jobs 2 --temp-dir ${tempDir}`.split(' '),
+      const args = `restore run ${id} --database ${database} --create --jobs 2 --temp-dir ${tempDir}`.split(
+        ' ',
       );
+      // Checked before spooling: fails at once.
+      const early = await w.dbops(args);
+      expect(early.exitCode, early.stderr).toBe(5);
+      expect(early.stderr).toMatch(
+        new RegExp(`not enough space in ${tempDir} for the spooled archive: \\d+ MiB needed, 0 MiB free`),
+      );
+      expect(early.stderr).toMatch(/--jobs 1/);
+      // Unchecked (or filled up by someone else meanwhile): zstd hits the full disk mid-spool.
+      // Not mistaken for a damaged backup, and nothing left: no database, no spool.
+      const r = await w.dbops(args, { DBOPS_NO_SPACE_CHECK: '1' });
       expect(r.exitCode, r.stderr).toBe(5);
       expect(r.stderr).toContain(`no space left in ${tempDir} for the spooled archive`);
       expect(r.stderr).toMatch(/--jobs 1/);
-      // Not mistaken for a damaged backup, and nothing left: no database, no spool.
       expect(r.stderr).not.toMatch(/damaged|cannot decompress/);
       expect(await databaseExists(database)).toBe(false);
       expect(readdirSync(tempDir)).toEqual([]);

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -43,4 +43,29 @@ export function tempSpaceError(err: unknown, dir: string, what: string, hint?: s
     hint: hint ?? `free space in ${root}, or point --temp-dir (or TMPDIR) at a larger filesystem`,
     cause: err,
   });
+}
+
+/**
+ * Fails at once, before minutes of spooling, when the filesystem holding `dir` has less free space
+ * than `bytes`. DBOPS_NO_SPACE_CHECK=1 skips it (a filesystem whose free space is not what
+ * statfs says: some network filesystems, quotas); a filesystem that cannot say is not checked.
+ */
+export async function ensureTempSpace(
+  dir: string,
+  bytes: number,
+  what: string,
+  hint?: string,
+): Promise<void> {
+  if (process.env.DBOPS_NO_SPACE_CHECK === '1') return;
+  const stats = await statfs(dir).catch(() => undefined);
+  if (!stats) return;
+  const free = stats.bavail * stats.bsize;
+  if (free >= bytes) return;
+  const root = dirname(dir);
+  throw new StorageError(
+    `not enough space in ${root} for ${what}: ${Math.ceil(bytes / 2 ** 20)} MiB needed, ${Math.floor(free / 2 ** 20)} MiB free`,
+    {
+      hint: hint ?? `free space in ${root}, or point --temp-dir (or TMPDIR) at a larger filesystem`,
+    },
+  );
 }

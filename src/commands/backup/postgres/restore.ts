@@ -11,7 +11,7 @@ import { findPostgresTool, type FoundTool } from '../../../tools/find-tool.js';
 import { spawnTool } from '../../../tools/spawn-tool.js';
 import type { BackupManifest, StoredObject } from '../manifest.js';
 import { HoldbackSink, readObject } from '../read-object.js';
-import { tempSpaceError, withTempDir } from '../temp-dir.js';
+import { ensureTempSpace, tempSpaceError, withTempDir } from '../temp-dir.js';
 import { pgRestoreArgs, pgRestoreListArgs, type PostgresDumpFormat } from './commands.js';
 import { unpackInto } from './directory-tar.js';
 import { addDataOffsets, DataOffsetScanner, writeToc } from './archive-offsets.js';
@@ -125,15 +125,14 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
           await mkdir(archive, { mode: 0o700 });
           return readObject(o.repo, o.object, unpackInto(archive), readOptions);
         };
+        const what = `the ${format === 'custom' ? 'spooled' : 'unpacked'} archive`;
+        const hint =
+          format === 'custom' && !filtered
+            ? `free space there, point --temp-dir (or TMPDIR) at a larger filesystem, or restore with --jobs 1 (streamed, no temporary copy)`
+            : undefined;
+        await ensureTempSpace(tmp, o.object.raw.size, what, hint);
         const read = await spool().catch((err: unknown) => {
-          throw tempSpaceError(
-            err,
-            tmp,
-            `the ${format === 'custom' ? 'spooled' : 'unpacked'} archive (${Math.ceil(o.object.raw.size / 2 ** 20)} MiB)`,
-            format === 'custom' && !filtered
-              ? `free space there, point --temp-dir (or TMPDIR) at a larger filesystem, or restore with --jobs 1 (streamed, no temporary copy)`
-              : undefined,
-          );
+          throw tempSpaceError(err, tmp, `${what} (${Math.ceil(o.object.raw.size / 2 ** 20)} MiB)`, hint);
         });
         const singleTransaction = o.jobs <= 1;
         // Written only once the spool is verified.
