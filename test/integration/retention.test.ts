@@ -167,6 +167,43 @@ describe('retention run (PostgreSQL)', () => {
     expect(Number((await one<{ n: string }>(`select count(*) as n from sessions`)).n)).toBe(300);
   });
 
+  it('walCompression applies to the batch session; a role that may not set it gets a warning, the run goes on', async () => {
+    await makeEvents('z_events', 4000, 0.5);
+    const policy = `    z:\n      table: z_events\n      ageColumn: created_at\n      olderThan: 2y\n      walCompression: lz4\n`;
+    const r = await runDbops([
+      'retention',
+      'run',
+      '--config',
+      await config('walc', policy),
+      '--yes',
+      '--format',
+      'json',
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const [done] = json<{ policies: { rows: number; walCompression?: string }[] }>(r).policies;
+    expect(done).toMatchObject({ rows: 2000, walCompression: 'lz4' });
+
+    // An ordinary role (owner of nothing, rights on the table only) may not change wal_compression.
+    await makeEvents('z_events', 4000, 0.5);
+    const role = `ret_${Date.now()}`;
+    await client.query(`create role ${role} login password 'pw'`);
+    await client.query(`grant select, delete on z_events to ${role}`);
+    const u = new URL(db.url);
+    u.username = role;
+    u.password = 'pw';
+    const path = join(dir, 'walc-plain.yaml');
+    await writeFile(
+      path,
+      `targets:\n  main: { engine: postgres, url: "${u.toString()}" }\nretention:\n  policies:\n${policy}`,
+    );
+    const plain = await runDbops(['retention', 'run', '--config', path, '--yes', '--format', 'json']);
+    expect(plain.exitCode, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/walCompression lz4 not applied.*GRANT SET ON PARAMETER wal_compression/);
+    const [ran] = json<{ policies: { rows: number; walCompression?: string }[] }>(plain).policies;
+    expect(ran!.rows).toBe(2000);
+    expect(ran!.walCompression).toBeUndefined();
+  });
+
   it('keeps each batch under maxBatchDuration where the initial batch size would take much longer', async () => {
     await client.query(`create table slow_rows (id int primary key, created_at timestamptz not null)`);
     await client.query(

@@ -80,6 +80,24 @@ describe('retention config', () => {
     expect(() => cfg({ a: { table: 't', where: 'x', action: 'archive-table' } })).toThrow(ConfigError);
     expect(() => cfg({ a: { table: 't', where: 'x', maxBatchDuration: 'soon' } })).toThrow(ConfigError);
     expect(() => cfg({ a: { table: 't', where: 'x', bogus: 1 } })).toThrow(ConfigError);
+    expect(() => cfg({ a: { table: 't', where: 'x', walCompression: 'brotli' } })).toThrow(ConfigError);
+    try {
+      cfg({ a: { collection: 'c', filter: {}, walCompression: 'lz4' } });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ConfigError).problems.join('\n')).toMatch(/walCompression is for PostgreSQL tables/);
+    }
+  });
+
+  it('walCompression: from defaults or the policy, unset by default', () => {
+    const c = cfg(
+      { a: { table: 't', where: 'x' }, b: { table: 't', where: 'x', walCompression: 'zstd' } },
+      {
+        walCompression: 'lz4',
+      },
+    );
+    expect(selectPolicies(c, []).map((p) => p.walCompression)).toEqual(['lz4', 'zstd']);
+    expect(selectPolicies(cfg({ a: { table: 't', where: 'x' } }), [])[0]!.walCompression).toBeUndefined();
   });
 });
 

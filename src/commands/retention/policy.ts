@@ -20,6 +20,8 @@ export interface PolicyLimits {
   statementTimeoutMs: number;
   lockRetries: number;
   synchronousCommit: boolean;
+  /** The batch session's wal_compression; undefined = the server's setting. */
+  walCompression: string | undefined;
 }
 
 /** A policy from the config, validated and with defaults applied: what the engines work from. */
@@ -61,6 +63,7 @@ export const DEFAULT_LIMITS: PolicyLimits = {
   statementTimeoutMs: 60_000,
   lockRetries: 5,
   synchronousCommit: false,
+  walCompression: undefined,
 };
 
 function limitsOf(...layers: (RetentionSettings | undefined)[]): PolicyLimits {
@@ -80,6 +83,7 @@ function limitsOf(...layers: (RetentionSettings | undefined)[]): PolicyLimits {
     statementTimeoutMs: ms(merged.statementTimeout, DEFAULT_LIMITS.statementTimeoutMs),
     lockRetries: merged.lockRetries ?? DEFAULT_LIMITS.lockRetries,
     synchronousCommit: merged.synchronousCommit ?? DEFAULT_LIMITS.synchronousCommit,
+    walCompression: merged.walCompression ?? DEFAULT_LIMITS.walCompression,
   };
 }
 

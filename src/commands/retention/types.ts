@@ -41,6 +41,8 @@ export interface PolicyRunResult {
   cutoff: string | undefined;
   /** PostgreSQL: how the table was walked (ranges of heap pages, or by key along an index). */
   walk?: 'pages' | 'key';
+  /** PostgreSQL: the batch session's wal_compression, when the policy set it (and was allowed to). */
+  walCompression?: string;
   /** archive-storage: the run's manifest key. */
   manifest?: string;
   stoppedBy?: 'max-run-time' | 'signal';

@@ -24,6 +24,7 @@ import { waitForReplicas, type LagQuery } from './replica-lag.js';
 import { preparePolicy } from './prepare.js';
 import { buildBatchSql } from './sql.js';
 import { BatchSizer } from '../batch-sizer.js';
+import { applyWalCompression } from './wal-compression.js';
 
 export interface PostgresRunDeps {
   pg: PostgresHandle;
@@ -165,6 +166,8 @@ async function runBatches(
       policy.synchronousCommit || storage ? 'on' : 'off',
     ],
   );
+  const walCompression = await applyWalCompression(client, policy, logger);
+  if (walCompression) result.walCompression = walCompression;
   // Replica lag is read on the batch connection (no extra connection), in its own transaction
   // with the ordinary statement timeout, and at most about once a second: lag bounds are seconds,
   // and a catalog query per batch would be a round trip per batch for nothing.
