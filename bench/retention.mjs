@@ -92,15 +92,21 @@ async function measure(name, fn) {
   // Per run, not once: right after setup the server is still writing out the load (checkpoint,
   // autovacuum), and an idle figure from another moment would flatter or blame the run.
   const idle = await idleP99();
+  const lsn = async () => (await client.query('select pg_current_wal_lsn() as l')).rows[0].l;
+  const walBefore = await lsn();
   const loop = insertLoop();
   const t = performance.now();
   const extra = await fn();
   const ms = performance.now() - t;
   const lat = await loop.end();
+  // WAL of the run (the insert loop's share is small: a few thousand one-row commits).
+  const walMb =
+    Number((await client.query('select pg_wal_lsn_diff($1, $2) as d', [await lsn(), walBefore])).rows[0].d) /
+    1e6;
   const eligible = Math.round(rows * 0.6);
-  const r = { name, ms, rate: eligible / (ms / 1000), p99: p99(lat), idle, ...extra };
+  const r = { name, ms, rate: eligible / (ms / 1000), p99: p99(lat), idle, walMb, ...extra };
   console.log(
-    `${name.padEnd(28)} ${(r.rate / 1000).toFixed(0).padStart(6)}k rows/s  insert p99 ${r.p99.toFixed(1)} ms (idle ${idle.toFixed(1)} ms)` +
+    `${name.padEnd(28)} ${(r.rate / 1000).toFixed(0).padStart(6)}k rows/s  WAL ${walMb.toFixed(0)} MB  insert p99 ${r.p99.toFixed(1)} ms (idle ${idle.toFixed(1)} ms)` +
       (r.maxBatchMs !== undefined ? `  longest batch ${r.maxBatchMs} ms in ${r.batches} batches` : ''),
   );
   return r;
@@ -125,6 +131,10 @@ const config = (action) =>
             ...(process.env.BENCH_MAX_BATCH ? { maxBatchSize: Number(process.env.BENCH_MAX_BATCH) } : {}),
             // BENCH_SYNC_COMMIT=1: batches wait for their commit's WAL flush.
             ...(process.env.BENCH_SYNC_COMMIT === '1' ? { synchronousCommit: true } : {}),
+            // BENCH_WAL_COMPRESSION=lz4: the policy's walCompression.
+            ...(process.env.BENCH_WAL_COMPRESSION
+              ? { walCompression: process.env.BENCH_WAL_COMPRESSION }
+              : {}),
             ...(action === 'archive-table' ? { archiveTable: 'bench_events_archive' } : {}),
           },
         },
