@@ -64,10 +64,12 @@ export async function spoolThroughZstd(
       stdio: ['pipe', handle.fd],
       signal: o.signal,
     });
-  } finally {
-    // The child has its own copy of the descriptor; a follower reads through another one.
-    if (!o.onSpooled) await handle.close();
+  } catch (err) {
+    await handle.close();
+    throw err;
   }
+  // The child has its own copy of the descriptor; a follower reads through this one.
+  if (!o.onSpooled) await handle.close();
   const following = o.onSpooled
     ? followFile(
         async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
