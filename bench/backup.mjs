@@ -158,11 +158,13 @@ const plain = await measureOnce('pg_dump -Fc (plain, gzip)', `${pgDump} -Fc -f p
 
 // Each restore starts from the same state: the other restore's database gone (its autovacuum and
 // ANALYZE would otherwise run beside the next restore) and its dirty buffers checkpointed.
+// pg_restore needs its database made beforehand; dbops makes its own, as an operator runs it (a
+// restore goes into a new database, created inside the timed run).
 const fresh = (db) => {
   psql('drop database if exists r1');
   psql('drop database if exists r2');
   psql('checkpoint');
-  psql(`create database ${db}`);
+  if (db) psql(`create database ${db}`);
 };
 const id = results.ours[0].id;
 const restores = { plain: [], ours: [] };
@@ -171,11 +173,11 @@ for (let round = 0; round < runs; round++) {
   restores.plain.push(
     await measureOnce('pg_restore -j 2 (plain -Fc file)', `${pgRestore} -j 2 -d r1 plain.dump`),
   );
-  fresh('r2');
+  fresh();
   restores.ours.push(
     await measureOnce(
       'dbops restore run --jobs 2',
-      `${dbops} -f json restore run ${id} --to-target restore --database r2 --jobs 2`,
+      `${dbops} -f json restore run ${id} --to-target restore --database r2 --create --jobs 2`,
     ),
   );
 }

@@ -498,6 +498,13 @@ export class LocalRepository implements Repository {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
+    const handle = await this.getFile(key, options);
+    const filePath = this.pathOf(key);
+    const source = handle.createReadStream({ highWaterMark: 256 * 1024 });
+    return relayWithMappedErrors(source, (err) => this.fsError(err, 'read', filePath, key), options.signal);
+  }
+
+  async getFile(key: string, options: GetOptions = {}): Promise<FileHandle> {
     validateKey(key);
     throwIfAborted(options.signal);
     const filePath = this.pathOf(key);
@@ -519,8 +526,7 @@ export class LocalRepository implements Repository {
       await handle.close();
       throw new ObjectNotFoundError(key, this.location);
     }
-    const source = handle.createReadStream({ highWaterMark: 256 * 1024 });
-    return relayWithMappedErrors(source, (err) => this.fsError(err, 'read', filePath, key), options.signal);
+    return handle;
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

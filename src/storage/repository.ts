@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
 /** One stored object. */
@@ -75,6 +76,11 @@ export interface Repository {
   ): Promise<ObjectInfo>;
   /** Opens `key` for reading; a missing key rejects with ObjectNotFoundError (`code: 'not-found'`). */
   get(key: string, options?: GetOptions): Promise<Readable>;
+  /**
+   * Optional (local repositories): `key` opened for reading, for a child process to read as its
+   * stdin with no copy through Node. Errors as get(); the caller closes the handle.
+   */
+  getFile?(key: string, options?: GetOptions): Promise<FileHandle>;
   /** Size, date and metadata of `key`, or undefined when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
   /** Every object whose key starts with `prefix` (a string prefix, as in S3), recursive, sorted by key. */

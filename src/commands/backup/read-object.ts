@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 
 import { ChecksFailed, DbopsError, StorageError, ToolError } from '../../errors.js';
@@ -90,15 +91,40 @@ export function classifyReadError(key: string, err: unknown): unknown {
 
 /** Checks the stored bytes as they stream by against the manifest's SHA-256 and size. */
 export function storedBytesCheck(object: StoredObject, beforeFail?: () => void): VerifyStage {
-  return new VerifyStage(
-    object.stored,
-    (a) =>
-      new ObjectDamaged(
-        object.key,
-        `stored bytes have sha256 ${a.sha256} (${a.size} bytes), the manifest says ${object.stored.sha256} (${object.stored.size} bytes)`,
-      ),
-    beforeFail,
+  return new VerifyStage(object.stored, (a) => storedMismatch(object, a), beforeFail);
+}
+
+const storedMismatch = (object: StoredObject, a: { sha256: string | undefined; size: number }) =>
+  new ObjectDamaged(
+    object.key,
+    `stored bytes have sha256 ${a.sha256} (${a.size} bytes), the manifest says ${object.stored.sha256} (${object.stored.size} bytes)`,
   );
+
+/**
+ * The same check on a stored file read in place (a local repository's object that a tool reads
+ * itself): positioned reads into one reused buffer, so a file descriptor shared with that tool
+ * keeps its own offset. Returns the number of bytes checked.
+ */
+export async function checkStoredFile(
+  file: FileHandle,
+  object: StoredObject,
+  o: { signal?: AbortSignal; onProgress?: (storedBytes: number) => void } = {},
+): Promise<number> {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  let size = 0;
+  for (;;) {
+    o.signal?.throwIfAborted();
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, size);
+    if (bytesRead === 0) break;
+    hash.update(buffer.subarray(0, bytesRead));
+    size += bytesRead;
+    o.onProgress?.(size);
+  }
+  const sha256 = hash.digest('hex');
+  if (sha256 !== object.stored.sha256 || size !== object.stored.size)
+    throw storedMismatch(object, { sha256, size });
+  return size;
 }
 
 export async function readObject(

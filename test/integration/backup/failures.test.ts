@@ -71,6 +71,30 @@ describe('backup failure modes', () => {
     expect(list.backups.find((x) => x.id === id)?.status).toBe('verify-failed');
   });
 
+  it('restore --jobs of a damaged zstd backup: exit 1 naming the object, the new database dropped', async () => {
+    const { id } = json<{ id: string }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--no-encrypt']), 0),
+    );
+    const info = json<{ manifest: { objects: { key: string; stored: { size: number } }[] } }>(
+      await w.dbops(['-f', 'json', 'backup', 'info', id]),
+    );
+    const object = info.manifest.objects[0]!;
+    const file = join(w.dir, 'repo', ...object.key.split('/'));
+    // Early in the zstd stream: the table of contents (what the schema is made from while the
+    // rest spools) decompresses from these bytes.
+    const fh = await open(file, 'r+');
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, 200);
+    b[0] = b[0]! ^ 0x5a;
+    await fh.write(b, 0, 1, 200);
+    await fh.close();
+    const database = `flipj_${randomBytes(4).toString('hex')}`;
+    const restore = await w.dbops(['restore', 'run', id, '--database', database, '--create', '--jobs', '2']);
+    expect(restore.exitCode).toBe(1);
+    expect(restore.stderr).toContain(`${object.key} is damaged`);
+    expect(await databaseExists(database)).toBe(false);
+  });
+
   it('wrong age identity: clear error, exit 2, nothing restored', async () => {
     const { id } = json<{ id: string }>(
       expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--encrypt']), 0),

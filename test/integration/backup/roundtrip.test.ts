@@ -125,7 +125,7 @@ describe('backup → restore round trips (PostgreSQL)', () => {
     expect(dry.mode).toBe('plan');
     const database = `rj_${randomBytes(4).toString('hex')}`;
     restored.push(database);
-    const res = json<{ mode: string }>(
+    const res = json<{ mode: string; args: string[] }>(
       expectExit(
         await w.dbops([
           '-f',
@@ -143,6 +143,8 @@ describe('backup → restore round trips (PostgreSQL)', () => {
       ),
     );
     expect(res.mode).toBe('spool-file');
+    // Into a new database the schema was made while spooling; pg_restore -j did the rest.
+    expect(res.args).toEqual(expect.arrayContaining(['--jobs=2', '--section=data', '--section=post-data']));
     expect(await tableFingerprints(restoredUrl(database))).toEqual(original);
     // A non-empty database is refused without --clean.
     const again = await w.dbops(['restore', 'run', id, '--database', database]);

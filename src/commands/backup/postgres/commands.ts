@@ -42,7 +42,11 @@ export interface PgRestoreArgsOptions {
   noOwner?: boolean;
   schemas?: string[];
   tables?: string[];
+  /** Only these sections (`--section`); all when absent. */
+  sections?: PgRestoreSection[];
 }
+
+export type PgRestoreSection = 'pre-data' | 'data' | 'post-data';
 
 export function pgRestoreArgs(o: PgRestoreArgsOptions): string[] {
   const args = [
@@ -57,6 +61,7 @@ export function pgRestoreArgs(o: PgRestoreArgsOptions): string[] {
   if (o.noOwner) args.push('--no-owner', '--no-privileges');
   for (const s of o.schemas ?? []) args.push(`--schema=${s}`);
   for (const t of o.tables ?? []) args.push(`--table=${t}`);
+  for (const s of o.sections ?? []) args.push(`--section=${s}`);
   if (o.archive !== undefined) args.push(o.archive);
   return args;
 }

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
@@ -8,7 +8,7 @@ import type { Progress } from '../../../logger.js';
 import type { Repository } from '../../../storage/repository.js';
 import type { ReadPipelineOptions } from '../../../streams/pipeline.js';
 import { findPostgresTool, type FoundTool } from '../../../tools/find-tool.js';
-import { spawnTool } from '../../../tools/spawn-tool.js';
+import { spawnTool, type SpawnedTool } from '../../../tools/spawn-tool.js';
 import type { BackupManifest, StoredObject } from '../manifest.js';
 import { HoldbackSink, readObject } from '../read-object.js';
 import { ensureTempSpace, tempSpaceError, withTempDir } from '../temp-dir.js';
@@ -50,6 +50,12 @@ export interface PostgresRestoreOptions {
   signal: AbortSignal;
   progress: Progress;
   tempRoot?: string;
+  /**
+   * The database was created for this restore and is dropped if it fails: a parallel restore may
+   * then create the schema from the archive's table of contents while the rest is still being
+   * spooled and verified.
+   */
+  newDatabase?: boolean;
 }
 
 export interface PostgresRestoreResult {
@@ -112,8 +118,35 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
         const archive = join(tmp, format === 'custom' ? 'archive.dump' : 'dump');
         const zstdBinary = format === 'custom' ? directSpoolBinary(o.object) : undefined;
         const readOptions = { read: o.read, signal: o.signal, onProgress };
+        // The schema (pre-data: tables, types, functions) needs only the TOC at the start of the
+        // archive. Into a new database it is restored while the rest is spooled, in one
+        // transaction; the data and indexes follow once the spool is verified (pg_restore -j).
+        // The spool runs to its end either way: a damaged archive is reported as damaged even
+        // when its damage also made the schema step fail.
+        const schemaFirst = o.newDatabase === true && !o.clean && !filtered;
+        let preData: Promise<SpawnedTool> | undefined;
+        const startPreData = (toc: Buffer) => {
+          const file = join(tmp, 'toc.dump');
+          const args = pgRestoreArgs({
+            ...base,
+            archive: file,
+            singleTransaction: true,
+            sections: ['pre-data'],
+          });
+          preData = writeFile(file, toc, { mode: 0o600 }).then(() =>
+            spawnTool('pg_restore', tool.path, args, {
+              env: o.env,
+              stdio: ['ignore', 'ignore'],
+              signal: o.signal,
+            }),
+          );
+          preData.catch(() => {});
+        };
         // pg_restore -j schedules and seeks by data offsets: found while zstd writes the spool.
-        const offsets = format === 'custom' && o.jobs > 1 && zstdBinary ? new DataOffsetScanner() : undefined;
+        const offsets =
+          format === 'custom' && o.jobs > 1 && zstdBinary
+            ? new DataOffsetScanner(schemaFirst ? startPreData : undefined)
+            : undefined;
         const spool = async () => {
           if (zstdBinary)
             return spoolThroughZstd(o.repo, o.object, zstdBinary, archive, {
@@ -131,16 +164,25 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
             ? `free space there, point --temp-dir (or TMPDIR) at a larger filesystem, or restore with --jobs 1 (streamed, no temporary copy)`
             : undefined;
         await ensureTempSpace(tmp, o.object.raw.size, what, hint);
-        const read = await spool().catch((err: unknown) => {
+        const read = await spool().catch(async (err: unknown) => {
+          await preData?.then((c) => (c.kill(), c.done)).catch(() => {});
           throw tempSpaceError(err, tmp, `${what} (${Math.ceil(o.object.raw.size / 2 ** 20)} MiB)`, hint);
         });
+        // The spool is verified; the schema must be in place before the data.
+        if (preData) await (await preData).done;
         const singleTransaction = o.jobs <= 1;
         // Written only once the spool is verified.
         if (offsets) {
           const toc = offsets.finish(read.rawBytes);
           if (toc) await writeToc(archive, toc);
         } else if (format === 'custom' && o.jobs > 1) await addDataOffsets(archive);
-        const args = pgRestoreArgs({ ...base, archive, jobs: o.jobs, singleTransaction });
+        const args = pgRestoreArgs({
+          ...base,
+          archive,
+          jobs: o.jobs,
+          singleTransaction,
+          ...(preData ? { sections: ['data', 'post-data'] as const } : {}),
+        });
         await spawnTool('pg_restore', tool.path, args, {
           env: o.env,
           stdio: ['ignore', 'ignore'],

@@ -7,7 +7,7 @@ import { followFile } from '../../../streams/follow-file.js';
 import { runPipeline, type ReadPipelineOptions } from '../../../streams/pipeline.js';
 import { spawnTool } from '../../../tools/spawn-tool.js';
 import type { StoredObject } from '../manifest.js';
-import { ObjectDamaged, classifyReadError, storedBytesCheck } from '../read-object.js';
+import { ObjectDamaged, checkStoredFile, classifyReadError, storedBytesCheck } from '../read-object.js';
 import { isNoSpace } from '../temp-dir.js';
 
 const isBrokenPipe = (err: unknown) => (err as { code?: unknown } | undefined)?.code === 'EPIPE';
@@ -30,8 +30,9 @@ export function directSpoolBinary(object: StoredObject): string | undefined {
 
 /**
  * storage → SHA-256 check of the stored bytes → age decrypt (in Node) → `zstd -d` → the spool file
- * (an fd handed to zstd). One read of the object, one pass; the spool counts only once the stored
- * checksum matched, zstd exited 0 (frame checksum verified) and the file has the manifest's raw size.
+ * (an fd handed to zstd); an unencrypted object of a local repository is read by zstd directly
+ * while Node checksums it. The spool counts only once the stored checksum matched, zstd exited 0
+ * (frame checksum verified) and the file has the manifest's raw size.
  */
 export async function spoolThroughZstd(
   repo: Repository,
@@ -57,15 +58,25 @@ export async function spoolThroughZstd(
         ),
       ]
     : [];
-  const handle = await open(file, o.onSpooled ? 'wx+' : 'wx', 0o600);
+  // A local, unencrypted object: zstd reads the file itself while Node checksums it in place (no
+  // copy through a pipe on zstd's critical path).
+  const direct =
+    stages.length === 0 && repo.getFile
+      ? await repo.getFile(object.key, { signal: o.signal }).catch((err: unknown) => {
+          throw classifyReadError(object.key, err);
+        })
+      : undefined;
+  let handle;
   let zstd;
   try {
+    handle = await open(file, o.onSpooled ? 'wx+' : 'wx', 0o600);
     zstd = spawnTool('zstd', zstdBinary, ['-d', '-q', '-c'], {
-      stdio: ['pipe', handle.fd],
+      stdio: [direct ? direct.fd : 'pipe', handle.fd],
       signal: o.signal,
     });
   } catch (err) {
-    await handle.close();
+    await handle?.close();
+    await direct?.close();
     throw err;
   }
   // The child has its own copy of the descriptor; a follower reads through this one.
@@ -82,14 +93,17 @@ export async function spoolThroughZstd(
       ).finally(() => handle.close())
     : Promise.resolve(0);
   following.catch(() => {});
-  const stdin = zstd.child.stdin!;
-  stdin.on('error', () => {});
+  const stdin = zstd.child.stdin;
+  stdin?.on('error', () => {});
   try {
-    const source = await repo.get(object.key, { signal: o.signal });
-    const piping = runPipeline(source, [storedCheck, ...stages], stdin, {
-      signal: o.signal,
-      ...(o.onProgress ? { onProgress: (inBytes: number) => o.onProgress!(inBytes) } : {}),
-    });
+    const piping = direct
+      ? checkStoredFile(direct, object, o)
+          .then((bytesIn) => ({ bytesIn }))
+          .finally(() => direct.close())
+      : runPipeline(await repo.get(object.key, { signal: o.signal }), [storedCheck, ...stages], stdin!, {
+          signal: o.signal,
+          ...(o.onProgress ? { onProgress: (inBytes: number) => o.onProgress!(inBytes) } : {}),
+        });
     const [p, z, f] = await Promise.allSettled([
       piping.catch((err: unknown) => {
         zstd.kill();

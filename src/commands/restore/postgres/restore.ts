@@ -142,6 +142,7 @@ export async function restorePostgresRun(o: PostgresRestoreRunOptions): Promise<
           tables: o.tables,
           signal: o.signal,
           progress: o.progress,
+          newDatabase: !exists,
           ...(o.tempRoot ? { tempRoot: o.tempRoot } : {}),
         });
         return {
