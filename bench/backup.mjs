@@ -83,6 +83,10 @@ const pgRestore = join(pg.binDir, 'pg_restore');
 /** Runs a shell command under /usr/bin/time; returns wall seconds and peak RSS (largest process of the run). */
 // Async: the S3 test server runs in this process and must keep serving while a run waits.
 async function measureOnce(label, shell) {
+  // Each run starts with no dirty data of the one before: dbops syncs what it writes (fdatasync),
+  // and on ext4 that would also flush the previous run's unsynced 120-440 MB (the floor and the
+  // reference never sync), charging one variant for another's writes.
+  execFileSync('sync');
   const t0 = process.hrtime.bigint();
   const child = spawn('/usr/bin/time', ['-f', '%M', 'sh', '-c', shell], { env, cwd: work });
   const r = { stdout: '', stderr: '', status: 0 };

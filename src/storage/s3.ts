@@ -35,10 +35,11 @@ const MAX_PART_SIZE = 5 * 1024 * MiB;
  * lib-storage cannot grow the part size during an upload (it checks every part against one size),
  * so a stream of unknown length gets this part size: 10,000 × 16 MiB ≈ 156 GiB per object. Callers
  * that know roughly how big the stream is pass `sizeHint` (or `contentLength`). Memory held per
- * upload is queueSize × partSize = 64 MiB.
+ * upload is about (queueSize + 1) × partSize plus the part being gathered: 3 parts in flight keep
+ * an S3 backup's peak RSS under 200 MB (4 measured 182-210 MB, 3 166-197 MB on the project VM).
  */
 export const DEFAULT_PART_SIZE = 16 * MiB;
-const QUEUE_SIZE = 4;
+const QUEUE_SIZE = 3;
 
 /** Part size for an upload of `exact` bytes, or of about `hint` bytes (doubled for safety). */
 export function choosePartSize(exact?: number, hint?: number): number {

@@ -100,6 +100,33 @@ export async function tableFingerprints(url: string): Promise<Record<string, [nu
   });
 }
 
+/**
+ * Everything but the rows, as a restore must reproduce it: relations with their kind, comment and
+ * privileges, functions, views, constraints, triggers, sequence positions and large objects.
+ */
+export async function schemaFingerprint(url: string): Promise<Record<string, string | null>> {
+  return withClient(url, async (c: pg.Client) => {
+    const { rows } = await c.query<Record<string, string | null>>(`
+      select
+        (select string_agg(c.relname || ':' || c.relkind::text || ':' || coalesce(obj_description(c.oid, 'pg_class'), '')
+                || ':' || coalesce(c.relacl::text, ''), ',' order by c.relname)
+           from pg_class c where c.relnamespace = 'public'::regnamespace) as relations,
+        (select string_agg(p.proname || ':' || md5(p.prosrc), ',' order by p.proname)
+           from pg_proc p where p.pronamespace = 'public'::regnamespace) as functions,
+        (select string_agg(c.relname || ':' || pg_get_viewdef(c.oid), ',' order by c.relname)
+           from pg_class c where c.relnamespace = 'public'::regnamespace and c.relkind = 'v') as views,
+        (select string_agg(conname || ':' || pg_get_constraintdef(oid), ',' order by conname)
+           from pg_constraint where connamespace = 'public'::regnamespace) as constraints,
+        (select string_agg(tgname || ':' || pg_get_triggerdef(oid), ',' order by tgname)
+           from pg_trigger where not tgisinternal) as triggers,
+        (select string_agg(sequencename || ':' || coalesce(last_value::text, '-'), ',' order by sequencename)
+           from pg_sequences where schemaname = 'public') as sequences,
+        (select string_agg(oid::text || ':' || md5(lo_get(oid)), ',' order by oid)
+           from pg_largeobject_metadata) as large_objects`);
+    return rows[0]!;
+  });
+}
+
 export async function databaseExists(name: string): Promise<boolean> {
   return withClient(
     inject('pgUrl'),

@@ -11,6 +11,7 @@ import {
   expectExit,
   json,
   restoredUrl,
+  schemaFingerprint,
   tableFingerprints,
   type BackupWorld,
 } from './helpers.js';
@@ -31,6 +32,30 @@ describe('backup → restore round trips (PostgreSQL)', () => {
     for (const name of restored) await dropDatabase(name).catch(() => {});
     await w?.cleanup();
   });
+
+  /** `restore run ID --database <new> --create --jobs 2`, its JSON result. */
+  async function restoreJobs(id: string, prefix: string) {
+    const database = `${prefix}_${randomBytes(4).toString('hex')}`;
+    restored.push(database);
+    const res = json<{ mode: string; args: string[] }>(
+      expectExit(
+        await w.dbops([
+          '-f',
+          'json',
+          'restore',
+          'run',
+          id,
+          '--database',
+          database,
+          '--create',
+          '--jobs',
+          '2',
+        ]),
+        0,
+      ),
+    );
+    return { database, res };
+  }
 
   const matrix = [
     { repo: 'local', format: 'custom', encrypt: true },
@@ -123,25 +148,7 @@ describe('backup → restore round trips (PostgreSQL)', () => {
       expectExit(await w.dbops(['-f', 'json', 'restore', 'run', id, '--dry-run']), 0),
     );
     expect(dry.mode).toBe('plan');
-    const database = `rj_${randomBytes(4).toString('hex')}`;
-    restored.push(database);
-    const res = json<{ mode: string; args: string[] }>(
-      expectExit(
-        await w.dbops([
-          '-f',
-          'json',
-          'restore',
-          'run',
-          id,
-          '--database',
-          database,
-          '--create',
-          '--jobs',
-          '2',
-        ]),
-        0,
-      ),
-    );
+    const { database, res } = await restoreJobs(id, 'rj');
     expect(res.mode).toBe('spool-file');
     // Into a new database the schema was made while spooling; pg_restore -j did the rest.
     expect(res.args).toEqual(expect.arrayContaining(['--jobs=2', '--section=data', '--section=post-data']));
@@ -153,6 +160,43 @@ describe('backup → restore round trips (PostgreSQL)', () => {
     // --clean with --yes replaces the objects.
     expectExit(await w.dbops(['--yes', 'restore', 'run', id, '--database', database, '--clean']), 0);
     expect(await tableFingerprints(restoredUrl(database))).toEqual(original);
+  });
+
+  it('restore --jobs into a new database (schema made while spooling) reproduces every kind of object', async () => {
+    const { withClient } = await import('../../support/pg.js');
+    // One of each kind pg_restore puts in its own section or pass: a comment and privileges (pre-data
+    // and the ACL pass), a function, trigger and view, a check constraint, a sequence past its
+    // start (data), an index (post-data) and a large object (its metadata and its data).
+    const probe = `
+      create table sections_probe (id serial primary key, note text check (note <> ''), at timestamptz);
+      comment on table sections_probe is 'probe: it''s restored';
+      grant select on sections_probe to public;
+      create function sections_probe_touch() returns trigger language plpgsql as
+        $$ begin new.at := now(); return new; end $$;
+      create trigger sections_probe_at before insert on sections_probe
+        for each row execute function sections_probe_touch();
+      create view sections_probe_view as select id, note from sections_probe where note like 'k%';
+      create index sections_probe_note on sections_probe (note);
+      insert into sections_probe (note) select 'k' || g from generate_series(1, 50) g;
+      select lo_from_bytea(0, decode(repeat('ab', 5000), 'hex'));`;
+    await withClient(w.db.url, (c) => c.query(probe));
+    try {
+      const schema = await schemaFingerprint(w.db.url);
+      const rows = await tableFingerprints(w.db.url);
+      expect(schema.large_objects).toMatch(/^\d+:/);
+      const { id } = json<{ id: string }>(expectExit(await w.dbops(['-f', 'json', 'backup', 'run']), 0));
+      const { database, res } = await restoreJobs(id, 'rs');
+      expect(res.args).toContain('--section=data');
+      expect(await schemaFingerprint(restoredUrl(database))).toEqual(schema);
+      expect(await tableFingerprints(restoredUrl(database))).toEqual(rows);
+    } finally {
+      await withClient(w.db.url, (c) =>
+        c.query(
+          `drop view sections_probe_view; drop table sections_probe; drop function sections_probe_touch();
+           select lo_unlink(oid) from pg_largeobject_metadata`,
+        ),
+      );
+    }
   });
 
   it('the real age CLI decrypts a dbops backup (manual restore recipe)', async () => {
