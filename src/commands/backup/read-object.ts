@@ -68,6 +68,8 @@ export interface ReadObjectOptions {
   onProgress?: (storedBytes: number, rawBytes: number) => void;
   /** Runs just before a checksum failure is raised (restore kills pg_restore before its stdin closes). */
   beforeFail?: () => void;
+  /** Sees the raw bytes in order on their way to the sink (the chunk may be reused afterwards). */
+  onRaw?: (chunk: Uint8Array) => void;
 }
 
 /** Errors from the stages, re-labelled with the object they concern. */
@@ -148,7 +150,8 @@ export async function readObject(
   );
   const source = await repo.get(object.key, o.signal ? { signal: o.signal } : {});
   try {
-    const r = await runPipeline(source, [storedCheck, ...stages, rawCheck], sink, {
+    const tap = o.onRaw ? [tapStage(o.onRaw)] : [];
+    const r = await runPipeline(source, [storedCheck, ...stages, rawCheck, ...tap], sink, {
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.onProgress ? { onProgress: (inBytes, outBytes) => o.onProgress!(inBytes, outBytes) } : {}),
     });
@@ -157,6 +160,15 @@ export async function readObject(
     o.beforeFail?.();
     throw classifyReadError(object.key, err);
   }
+}
+
+function tapStage(onChunk: (chunk: Uint8Array) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      onChunk(chunk);
+      cb(null, chunk);
+    },
+  });
 }
 
 /** A sink that discards (verify without an archive check). */

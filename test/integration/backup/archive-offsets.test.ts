@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import {
-  addDataOffsets,
   DataOffsetScanner,
   parseToc,
+  writeToc,
 } from '../../../src/commands/backup/postgres/archive-offsets.js';
 import { findPostgresTool } from '../../../src/tools/find-tool.js';
 import { createDatabase, withClient } from '../../support/pg.js';
@@ -87,15 +87,17 @@ describe('data offsets of a custom-format archive written to a pipe', () => {
     }
   });
 
-  it('addDataOffsets fixes a spool file in place; a damaged archive is left untouched', async () => {
+  it('the TOC is written over a spool file in place; a truncated archive gets none', async () => {
     const spool = join(dir, 'spool.dump');
     await writeFile(spool, toPipe);
-    expect(await addDataOffsets(spool)).toBe(offsets(toFile).length);
+    const scanner = new DataOffsetScanner();
+    scanner.push(toPipe);
+    await writeToc(spool, scanner.finish(toPipe.length)!);
+    expect(scanner.entries).toBe(offsets(toFile).length);
     expect(offsets(await readFile(spool))).toEqual(offsets(toFile));
 
-    const truncated = toPipe.subarray(0, toPipe.length - 100);
-    await writeFile(spool, truncated);
-    expect(await addDataOffsets(spool)).toBe(0);
-    expect((await readFile(spool)).equals(truncated)).toBe(true);
+    const truncated = new DataOffsetScanner();
+    truncated.push(toPipe.subarray(0, toPipe.length - 100));
+    expect(truncated.finish(toPipe.length - 100)).toBeUndefined();
   });
 });

@@ -162,6 +162,15 @@ describe('backup → restore round trips (PostgreSQL)', () => {
     expect(await tableFingerprints(restoredUrl(database))).toEqual(original);
   });
 
+  it('restore --jobs of a gzip backup (decompressed in Node) takes the same schema-first way', async () => {
+    const { id } = json<{ id: string }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--compress', 'gzip']), 0),
+    );
+    const { database, res } = await restoreJobs(id, 'rg');
+    expect(res.args).toEqual(expect.arrayContaining(['--section=data', '--section=post-data']));
+    expect(await tableFingerprints(restoredUrl(database))).toEqual(original);
+  });
+
   it('restore --jobs into a new database (schema made while spooling) reproduces every kind of object', async () => {
     const { withClient } = await import('../../support/pg.js');
     // One of each kind pg_restore puts in its own section or pass: a comment and privileges (pre-data

@@ -292,29 +292,3 @@ export async function writeToc(file: string, toc: Buffer): Promise<void> {
     await fh.close();
   }
 }
-
-/**
- * Records the data offsets in the TOC of a custom-format archive written to a pipe, reading the
- * file once. Returns how many entries got an offset (0 when there was nothing to do or anything
- * looked odd).
- */
-export async function addDataOffsets(file: string): Promise<number> {
-  const scanner = new DataOffsetScanner();
-  let size = 0;
-  const fh = await open(file, 'r');
-  try {
-    const buffer = Buffer.allocUnsafe(4 << 20);
-    for (;;) {
-      const { bytesRead } = await fh.read(buffer, 0, buffer.length, size);
-      if (bytesRead === 0) break;
-      scanner.push(buffer.subarray(0, bytesRead));
-      size += bytesRead;
-    }
-  } finally {
-    await fh.close();
-  }
-  const toc = scanner.finish(size);
-  if (!toc) return 0;
-  await writeToc(file, toc);
-  return scanner.entries;
-}

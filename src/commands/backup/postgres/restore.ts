@@ -14,7 +14,7 @@ import { HoldbackSink, readObject } from '../read-object.js';
 import { ensureTempSpace, tempSpaceError, withTempDir } from '../temp-dir.js';
 import { pgRestoreArgs, pgRestoreListArgs, type PostgresDumpFormat } from './commands.js';
 import { unpackInto } from './directory-tar.js';
-import { addDataOffsets, DataOffsetScanner, writeToc } from './archive-offsets.js';
+import { DataOffsetScanner, writeToc } from './archive-offsets.js';
 import { directSpoolBinary, spoolThroughZstd } from './spool.js';
 
 /** The manifest's archive format for pg_restore, or an error for anything pg_restore cannot read. */
@@ -142,19 +142,23 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
           );
           preData.catch(() => {});
         };
-        // pg_restore -j schedules and seeks by data offsets: found while zstd writes the spool.
+        // pg_restore -j schedules and seeks by data offsets: found while the spool is written.
         const offsets =
-          format === 'custom' && o.jobs > 1 && zstdBinary
+          format === 'custom' && o.jobs > 1
             ? new DataOffsetScanner(schemaFirst ? startPreData : undefined)
             : undefined;
+        const onRaw = offsets ? (chunk: Uint8Array) => offsets.push(chunk) : undefined;
         const spool = async () => {
           if (zstdBinary)
             return spoolThroughZstd(o.repo, o.object, zstdBinary, archive, {
               ...readOptions,
-              ...(offsets ? { onSpooled: (chunk: Uint8Array) => offsets.push(chunk) } : {}),
+              ...(onRaw ? { onSpooled: onRaw } : {}),
             });
           if (format === 'custom')
-            return readObject(o.repo, o.object, createWriteStream(archive, { mode: 0o600 }), readOptions);
+            return readObject(o.repo, o.object, createWriteStream(archive, { mode: 0o600 }), {
+              ...readOptions,
+              ...(onRaw ? { onRaw } : {}),
+            });
           await mkdir(archive, { mode: 0o700 });
           return readObject(o.repo, o.object, unpackInto(archive), readOptions);
         };
@@ -175,7 +179,7 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
         if (offsets) {
           const toc = offsets.finish(read.rawBytes);
           if (toc) await writeToc(archive, toc);
-        } else if (format === 'custom' && o.jobs > 1) await addDataOffsets(archive);
+        }
         const args = pgRestoreArgs({
           ...base,
           archive,
