@@ -27,7 +27,7 @@ export function register(program: Command): void {
     )
     .option(
       '-j, --jobs <n>',
-      'parallel pg_restore jobs (the archive is spooled to a temp file first)',
+      'parallel pg_restore jobs (the archive is spooled to a temp file and verified first; into a new database the schema is made meanwhile)',
       positiveInt,
     )
     .option('--schema <name>', 'restore only this schema (repeatable)', collect, [])
