@@ -50,6 +50,11 @@ export function choosePartSize(exact?: number, hint?: number): number {
   return Math.min(MAX_PART_SIZE, Math.max(floor, needed));
 }
 
+const isTeardownError = (err: unknown) => {
+  const e = err as { name?: unknown; code?: unknown } | undefined;
+  return e?.name === 'AbortError' || e?.code === 'ABORT_ERR' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+};
+
 let sdkModules: Promise<S3Module> | undefined;
 let libStorageModule: Promise<LibStorageModule> | undefined;
 
@@ -323,7 +328,11 @@ export class S3Repository implements Repository {
     let sourceError: unknown;
     if (!(body instanceof Uint8Array)) {
       counter = new ByteCounter();
-      body.once('error', (err) => (sourceError ??= err));
+      body.once('error', (err) => {
+        // lib-storage tears the source down with an AbortError when an upload fails: that is an
+        // echo of the S3 failure, not the producer failing (seen with 3 parts in flight).
+        if (!isTeardownError(err)) sourceError ??= err;
+      });
       pipeline(body, counter).catch(() => {});
       source = counter;
     }
