@@ -10,6 +10,7 @@ import {
   identityToRecipient,
   rekeyHeader,
 } from '../../streams/encrypt.js';
+import { followFile } from '../../streams/follow-file.js';
 import { buildReadPipeline, runPipeline, type ReadPipelineOptions } from '../../streams/pipeline.js';
 import type { StoredObject } from './manifest.js';
 
@@ -42,6 +43,8 @@ export class VerifyStage extends Transform {
     private readonly expected: { sha256?: string | undefined; size: number },
     private readonly describe: (actual: { sha256: string | undefined; size: number }) => Error,
     private readonly beforeFail?: () => void,
+    /** Also sees each chunk in order (the raw bytes on their way to a spool, say). */
+    private readonly onChunk?: (chunk: Uint8Array) => void,
   ) {
     super();
     this.hash = expected.sha256 === undefined ? undefined : createHash('sha256');
@@ -49,6 +52,7 @@ export class VerifyStage extends Transform {
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     this.hash?.update(chunk);
     this.bytes += chunk.length;
+    this.onChunk?.(chunk);
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {
@@ -112,17 +116,21 @@ export async function checkStoredFile(
   object: StoredObject,
   o: { signal?: AbortSignal; onProgress?: (storedBytes: number) => void } = {},
 ): Promise<number> {
+  let stored = 0;
   const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(1 << 20);
-  let size = 0;
-  for (;;) {
-    o.signal?.throwIfAborted();
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, size);
-    if (bytesRead === 0) break;
-    hash.update(buffer.subarray(0, bytesRead));
-    size += bytesRead;
-    o.onProgress?.(size);
-  }
+  // The file is complete: followFile reads it to its end once, then stops.
+  const size = await followFile(
+    async (buffer, position) => (await file.read(buffer, 0, buffer.length, position)).bytesRead,
+    {
+      writerDone: Promise.resolve(),
+      onChunk: (chunk) => {
+        hash.update(chunk);
+        stored += chunk.byteLength;
+        o.onProgress?.(stored);
+      },
+      ...(o.signal ? { signal: o.signal } : {}),
+    },
+  );
   const sha256 = hash.digest('hex');
   if (sha256 !== object.stored.sha256 || size !== object.stored.size)
     throw storedMismatch(object, { sha256, size });
@@ -147,11 +155,11 @@ export async function readObject(
           : `the restored archive has sha256 ${a.sha256} (${a.size} bytes), the manifest says ${object.raw.sha256}`,
       ),
     o.beforeFail,
+    o.onRaw,
   );
   const source = await repo.get(object.key, o.signal ? { signal: o.signal } : {});
   try {
-    const tap = o.onRaw ? [tapStage(o.onRaw)] : [];
-    const r = await runPipeline(source, [storedCheck, ...stages, rawCheck, ...tap], sink, {
+    const r = await runPipeline(source, [storedCheck, ...stages, rawCheck], sink, {
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.onProgress ? { onProgress: (inBytes, outBytes) => o.onProgress!(inBytes, outBytes) } : {}),
     });
@@ -160,15 +168,6 @@ export async function readObject(
     o.beforeFail?.();
     throw classifyReadError(object.key, err);
   }
-}
-
-function tapStage(onChunk: (chunk: Uint8Array) => void): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      onChunk(chunk);
-      cb(null, chunk);
-    },
-  });
 }
 
 /** A sink that discards (verify without an archive check). */
