@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 
 import type { LoadedConfig } from '../config/load.js';
@@ -105,6 +104,7 @@ export class CliContext {
         hint: 'pass --yes to confirm in scripts, or use --dry-run to see the plan',
       });
     }
+    const { createInterface } = await import('node:readline/promises');
     const rl = createInterface({ input: process.stdin, output: process.stderr });
     try {
       const answer = await rl.question(`${question} [y/N] `);

@@ -9,3 +9,29 @@ import { z } from 'zod';
 z.config({ jitless: true });
 
 export { z };
+
+/** `build()` on the first call, the same value after. */
+export function once<T>(build: () => T): () => T {
+  let built: { value: T } | undefined;
+  return () => (built ??= { value: build() }).value;
+}
+
+/**
+ * An optional config section whose schema is built only when a config file has that section.
+ * Building the analyze, retention, anonymize, schedule and wal schemas cost ~30 ms of every
+ * command's start-up (zod's classic API binds each schema's methods one by one), mostly for
+ * sections the file does not have. Validation is unchanged: the section's issues are passed on
+ * with their codes and messages, their paths below the section's key.
+ */
+export function lazySection<T extends z.ZodType>(build: () => T) {
+  return z
+    .unknown()
+    .transform((value, ctx): z.output<T> => {
+      const result = build().safeParse(value);
+      if (result.success) return result.data;
+      for (const issue of result.error.issues)
+        ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
+      return z.NEVER;
+    })
+    .optional();
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { parseConfigText } from '../../src/config/load.js';
-import { analyzeSectionSchema } from '../../src/config/sections/analyze.js';
+import { analyzeSchemas } from '../../src/config/sections/analyze.js';
 import { gate, type BaselineFile } from '../../src/commands/analyze/baseline.js';
 import { catalogue } from '../../src/commands/analyze/catalogue.js';
 import { parseCorpusText, splitStatements } from '../../src/commands/analyze/explain/corpus.js';
@@ -18,7 +18,7 @@ import { allowedBy, parseDuration, selectChecks } from '../../src/commands/analy
 import type { Finding } from '../../src/commands/analyze/types.js';
 import { ConfigError } from '../../src/errors.js';
 
-const config = analyzeSectionSchema.unwrap().parse({});
+const config = analyzeSchemas().section.unwrap().parse({});
 
 describe('analyze config section', () => {
   it('rejects unknown check ids and threshold names', () => {

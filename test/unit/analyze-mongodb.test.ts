@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-import { analyzeSectionSchema } from '../../src/config/sections/analyze.js';
+import { analyzeSchemas } from '../../src/config/sections/analyze.js';
 import {
   mongoExplainFindings,
   mongoIndexSize,
@@ -17,7 +17,9 @@ import { checkSettings } from '../../src/commands/analyze/settings.js';
 
 const fixture = <T>(name: string): T =>
   JSON.parse(readFileSync(new URL(`../fixtures/analyze/mongodb/${name}`, import.meta.url), 'utf8')) as T;
-const config = analyzeSectionSchema.unwrap().parse({ checks: { 'query.slow': { minCalls: 3 } } });
+const config = analyzeSchemas()
+  .section.unwrap()
+  .parse({ checks: { 'query.slow': { minCalls: 3 } } });
 const settings = (id: Parameters<typeof checkSettings>[1]) => checkSettings(config, id);
 const objects = (fs: { object: string }[]) => fs.map((f) => f.object).sort();
 

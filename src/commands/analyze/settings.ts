@@ -1,6 +1,6 @@
 import {
   analyzeCheckIds,
-  analyzeSectionSchema,
+  analyzeSchemas,
   analyzeThresholdDefaults,
   type AnalyzeAllowEntry,
   type AnalyzeCheckId,
@@ -25,7 +25,7 @@ export function parseDuration(value: string | number, what = 'duration'): number
 
 /** The analyze section with every default filled in (the section itself is optional). */
 export function analyzeConfigOf(section: AnalyzeConfig | undefined): AnalyzeConfig {
-  return section ?? analyzeSectionSchema.unwrap().parse({});
+  return section ?? analyzeSchemas().section.unwrap().parse({});
 }
 
 export interface CheckSettings {

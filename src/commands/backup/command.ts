@@ -122,6 +122,12 @@ export function register(program: Command): void {
           throw new InvalidArgumentError(`unknown dump format "${dumpFormat}" (custom or directory)`);
         }
         const { config } = await ctx.loadConfig();
+        if (!opts.physical && !opts.dryRun) {
+          // The connection's handshake overlaps loading the rest of the command (~30 ms sooner).
+          const target = await ctx.target();
+          if (target.engine === 'postgres')
+            (await import('../../connections/postgres/pool.js')).warmUp(target);
+        }
         const [{ backupRun, parseLabels }, { resolveEncryptOptions }] = await Promise.all([
           import('./run-backup.js'),
           import('./encryption.js'),

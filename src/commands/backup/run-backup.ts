@@ -193,6 +193,10 @@ export async function backupRun(
       // (reads only); it writes to the repository once storageReady resolves.
       const engine = runEngine(target, format, jobs, options.rowCounts ?? true, input);
       engine.catch(() => {});
+      // The in-progress marker goes once the manifest is in place, beside the lease's release
+      // rather than before it (one directory sync less on the way out; a marker beside a manifest
+      // means nothing to list or prune).
+      let removingMarker: Promise<void> | undefined;
       try {
         return await withWriterLease(repo, { command: 'backup run', logger, now }, async (lease) => {
           const onLost = () => stop.abort(lease.signal.reason);
@@ -229,7 +233,7 @@ export async function backupRun(
             manifest.manualRestore = manualRestoreLines(manifest);
             if (signal.aborted) throw abortError(signal);
             await writeManifest(repo, manifest);
-            await repo.delete([inProgressKey]).catch(() => {});
+            removingMarker = repo.delete([inProgressKey]).catch(() => {});
             const durationMs = Math.round(performance.now() - started);
             const rawBytes = result.objects.reduce((n, o) => n + o.raw.size, 0);
             return {
@@ -263,6 +267,8 @@ export async function backupRun(
         stop.abort(err);
         await engine.catch(() => {});
         throw err;
+      } finally {
+        await removingMarker;
       }
     },
     logger,

@@ -1,4 +1,4 @@
-import { z } from '../zod.js';
+import { lazySection, once, z } from '../zod.js';
 
 /**
  * The `anonymize:` section: who a data subject is (subjects), what to do with every column
@@ -114,91 +114,99 @@ export interface JsonRuleInput {
   default?: 'keep' | 'null' | 'drop';
 }
 
-const jsonRule: z.ZodType<JsonRuleInput> = z.lazy(() =>
-  z.strictObject({
-    rule: z.literal('json'),
-    keys: z.record(nonEmpty, columnRuleSchema),
-    default: z.enum(['keep', 'null', 'drop']).optional(),
-  }),
-);
+/** The zod schemas of this section, built on first use (see lazySection in ../zod.js). */
+export const anonymizeSchemas = once(() => {
+  const jsonRule: z.ZodType<JsonRuleInput> = z.lazy(() =>
+    z.strictObject({
+      rule: z.literal('json'),
+      keys: z.record(nonEmpty, columnRuleSchema),
+      default: z.enum(['keep', 'null', 'drop']).optional(),
+    }),
+  );
 
-// `email: null` in YAML is a null value, not the string: read it as the `null` rule.
-export const columnRuleSchema: z.ZodType<ColumnRuleInput> = z.lazy(() =>
-  z.preprocess(
-    (v) => (v === null ? 'null' : v),
-    z.union([
-      ruleShorthand,
-      keepRule,
-      nullRule,
-      redactRule,
-      hashRule,
-      permuteRule,
-      fakeRule,
-      partialRule,
-      noiseRule,
-      generalizeRule,
-      jsonRule,
-    ]),
-  ),
-);
+  // `email: null` in YAML is a null value, not the string: read it as the `null` rule.
+  const columnRuleSchema: z.ZodType<ColumnRuleInput> = z.lazy(() =>
+    z.preprocess(
+      (v) => (v === null ? 'null' : v),
+      z.union([
+        ruleShorthand,
+        keepRule,
+        nullRule,
+        redactRule,
+        hashRule,
+        permuteRule,
+        fakeRule,
+        partialRule,
+        noiseRule,
+        generalizeRule,
+        jsonRule,
+      ]),
+    ),
+  );
 
-export const anonymizeTableSchema = z.strictObject({
-  /**
-   * Subject erasure: `mask` applies the column rules to the subject's rows, `delete-row` deletes them.
-   */
-  erase: z.enum(['mask', 'delete-row']).default('mask'),
-  /** Masked copies: `mask` copies every row masked; `delete-row` copies the table empty. */
-  copy: z.enum(['mask', 'delete-row']).default('mask'),
-  /** Column (PostgreSQL) or field path (MongoDB) → rule. Every column must be listed, `keep` included. */
-  columns: z.record(nonEmpty, columnRuleSchema).default({}),
-});
-
-const subjectKey = z.union([nonEmpty, z.array(nonEmpty).min(1)]);
-
-export const subjectTableSchema = z.strictObject({
-  /** Table (`schema.table`, default schema public) or MongoDB collection. */
-  table: nonEmpty,
-  /** Column(s) or field path(s) holding the subject key; a row matches when any of them equals it. */
-  key: subjectKey,
-});
-
-export const subjectSchema = z.strictObject({
-  root: subjectTableSchema,
-  related: z.array(subjectTableSchema).default([]),
-});
-
-export const anonymizeSectionSchema = z
-  .strictObject({
+  const anonymizeTableSchema = z.strictObject({
     /**
-     * Environment variable with the masking secret. Set → the same original gives the same masked
-     * value in every table and run; unset → a random key per run (still consistent within the run).
+     * Subject erasure: `mask` applies the column rules to the subject's rows, `delete-row` deletes them.
      */
-    secretEnv: nonEmpty.default('DBOPS_ANONYMIZE_SECRET'),
-    /** Table receiving one audit row per erasure (created when missing). */
-    auditTable: nonEmpty.default('dbops_anonymize_audit'),
-    /** Subject used when `anonymize subject` gets no `--subject`. */
-    defaultSubject: nonEmpty.optional(),
-    subjects: z.record(nonEmpty, subjectSchema).default({}),
-    tables: z.record(nonEmpty, anonymizeTableSchema).default({}),
-    /** Schemas `check` and `copy` look at (default: every non-system schema). */
-    schemas: z.array(nonEmpty).optional(),
-    /** Tables `check` and `copy` ignore entirely (not copied, not required to be classified). */
-    exclude: z.array(nonEmpty).default([]),
-    ledger: z
-      .strictObject({
-        /** Record every erasure in the repository so a restore can re-apply it. */
-        enabled: z.boolean().default(true),
-        /** Repository name; default the command's repository. */
-        repository: nonEmpty.optional(),
-      })
-      .default({ enabled: true }),
-    /** Documents sampled per MongoDB collection by `check`. */
-    sampleSize: z.number().int().positive().default(200),
-  })
-  .optional();
+    erase: z.enum(['mask', 'delete-row']).default('mask'),
+    /** Masked copies: `mask` copies every row masked; `delete-row` copies the table empty. */
+    copy: z.enum(['mask', 'delete-row']).default('mask'),
+    /** Column (PostgreSQL) or field path (MongoDB) → rule. Every column must be listed, `keep` included. */
+    columns: z.record(nonEmpty, columnRuleSchema).default({}),
+  });
 
-export type AnonymizeSection = z.infer<typeof anonymizeSectionSchema>;
+  const subjectKey = z.union([nonEmpty, z.array(nonEmpty).min(1)]);
+
+  const subjectTableSchema = z.strictObject({
+    /** Table (`schema.table`, default schema public) or MongoDB collection. */
+    table: nonEmpty,
+    /** Column(s) or field path(s) holding the subject key; a row matches when any of them equals it. */
+    key: subjectKey,
+  });
+
+  const subjectSchema = z.strictObject({
+    root: subjectTableSchema,
+    related: z.array(subjectTableSchema).default([]),
+  });
+
+  const section = z
+    .strictObject({
+      /**
+       * Environment variable with the masking secret. Set → the same original gives the same masked
+       * value in every table and run; unset → a random key per run (still consistent within the run).
+       */
+      secretEnv: nonEmpty.default('DBOPS_ANONYMIZE_SECRET'),
+      /** Table receiving one audit row per erasure (created when missing). */
+      auditTable: nonEmpty.default('dbops_anonymize_audit'),
+      /** Subject used when `anonymize subject` gets no `--subject`. */
+      defaultSubject: nonEmpty.optional(),
+      subjects: z.record(nonEmpty, subjectSchema).default({}),
+      tables: z.record(nonEmpty, anonymizeTableSchema).default({}),
+      /** Schemas `check` and `copy` look at (default: every non-system schema). */
+      schemas: z.array(nonEmpty).optional(),
+      /** Tables `check` and `copy` ignore entirely (not copied, not required to be classified). */
+      exclude: z.array(nonEmpty).default([]),
+      ledger: z
+        .strictObject({
+          /** Record every erasure in the repository so a restore can re-apply it. */
+          enabled: z.boolean().default(true),
+          /** Repository name; default the command's repository. */
+          repository: nonEmpty.optional(),
+        })
+        .default({ enabled: true }),
+      /** Documents sampled per MongoDB collection by `check`. */
+      sampleSize: z.number().int().positive().default(200),
+    })
+    .optional();
+  return { columnRuleSchema, anonymizeTableSchema, subjectTableSchema, subjectSchema, section };
+});
+
+export const anonymizeSectionSchema = lazySection(() => anonymizeSchemas().section);
+
+type Built = ReturnType<typeof anonymizeSchemas>;
+
+export type AnonymizeSection = z.infer<Built['section']>;
 export type AnonymizeConfig = NonNullable<AnonymizeSection>;
-export type AnonymizeTableConfig = z.infer<typeof anonymizeTableSchema>;
-export type SubjectConfig = z.infer<typeof subjectSchema>;
-export type SubjectTableConfig = z.infer<typeof subjectTableSchema>;
+export type AnonymizeTableConfig = z.infer<Built['anonymizeTableSchema']>;
+export type SubjectConfig = z.infer<Built['subjectSchema']>;
+export type SubjectTableConfig = z.infer<Built['subjectTableSchema']>;

@@ -4,7 +4,7 @@ import type { Logger } from '../../logger.js';
 import { silentLogger } from '../../logger.js';
 import type { ResolvedPostgresTarget } from '../target.js';
 import { postgresConnectError } from './errors.js';
-import { checkConnection, openPool, poolWhere, type Pool, type PoolClient } from './pool.js';
+import { adoptWarmPool, checkConnection, openPool, poolWhere, type Pool, type PoolClient } from './pool.js';
 import { withClient, type SessionSettings } from './scope.js';
 
 export interface ReaderInfo {
@@ -64,7 +64,9 @@ export async function withPostgres<T>(
   const logger = options.logger ?? silentLogger;
   const target = options.database ? withDatabase(targetIn, options.database) : targetIn;
   const where = poolWhere(target);
-  const pool = openPool(target, { max: options.maxConnections ?? 4 });
+  const max = options.maxConnections ?? 4;
+  const warmed = options.database === undefined && max === 4 ? adoptWarmPool(target) : undefined;
+  const pool = warmed?.pool ?? openPool(target, { max });
   const extraPools: Pool[] = [];
   let chosenReader: Promise<ReaderInfo> | undefined;
   let replicaList: Promise<(ReplicaHealth & { pool?: Pool })[]> | undefined;
@@ -116,6 +118,9 @@ export async function withPostgres<T>(
   };
 
   try {
+    await warmed?.first.catch((err: unknown) => {
+      throw postgresConnectError(err, where);
+    });
     if (options.check !== false) await checkConnection(pool, where);
     return await fn(handle);
   } finally {

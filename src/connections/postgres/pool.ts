@@ -93,3 +93,42 @@ export async function checkConnection(pool: Pool, where: string): Promise<void> 
     client?.release();
   }
 }
+
+/**
+ * A pool whose first connection was begun before the command reached withPostgres, so that the
+ * handshake (TCP, the server's backend start-up, SCRAM: ~35 ms on the 2-core machines) overlaps
+ * the command's remaining set-up instead of following it. withPostgres adopts it once, for the
+ * same target; its failure is reported there, as the failure of that first connection.
+ */
+interface WarmPool {
+  key: string;
+  pool: Pool;
+  first: Promise<void>;
+}
+let warm: WarmPool | undefined;
+
+function warmKey(target: ResolvedPostgresTarget): string {
+  return JSON.stringify([target.url ?? null, target.tls ?? null, target.connectTimeout]);
+}
+
+/** Starts connecting to `target` now, for a command that will need it (see WarmPool). */
+export function warmUp(target: ResolvedPostgresTarget): void {
+  if (warm) return;
+  let pool: Pool;
+  try {
+    pool = openPool(target);
+  } catch {
+    return; // a bad TLS file: withPostgres reports it
+  }
+  const first = pool.connect().then((client) => client.release());
+  first.catch(() => {});
+  warm = { key: warmKey(target), pool, first };
+}
+
+/** The pool warmUp opened for this target, once; undefined when there is none. */
+export function adoptWarmPool(target: ResolvedPostgresTarget): WarmPool | undefined {
+  if (!warm || warm.key !== warmKey(target)) return undefined;
+  const adopted = warm;
+  warm = undefined;
+  return adopted;
+}
