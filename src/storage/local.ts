@@ -21,7 +21,14 @@ import { DbopsError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { ObjectExistsError, ObjectNotFoundError, RepositoryError, type StorageErrorCode } from './errors.js';
 import { SIDECAR_SUFFIX, TEMP_SUFFIX, validateKey, validateMetadata, validatePrefix } from './keys.js';
-import type { FileSink, GetOptions, ObjectInfo, PutOptions, Repository } from './repository.js';
+import type {
+  DeleteOptions,
+  FileSink,
+  GetOptions,
+  ObjectInfo,
+  PutOptions,
+  Repository,
+} from './repository.js';
 import { abortReason, onAbort, relayWithMappedErrors, throwIfAborted } from './stream-util.js';
 
 /** Backups hold whole databases: readable by the owner only. */
@@ -317,9 +324,10 @@ export class LocalRepository implements Repository {
         );
       }
       throwIfAborted(signal);
+      const durable = options.durable !== false;
       let stats: BigIntStats;
       try {
-        await handle.sync();
+        if (durable) await handle.sync();
         stats = await handle.stat({ bigint: true });
         const closing = handle;
         handle = undefined;
@@ -340,8 +348,8 @@ export class LocalRepository implements Repository {
       }
       tmpExists = false;
 
-      await this.writeSidecar(final, dir, base, stats, metadata, key);
-      await this.fsyncDir(dir);
+      await this.writeSidecar(final, dir, base, stats, metadata, key, durable);
+      if (durable) await this.fsyncDir(dir);
       return {
         key,
         size: Number(stats.size),
@@ -447,6 +455,7 @@ export class LocalRepository implements Repository {
     stats: BigIntStats,
     metadata: Record<string, string>,
     key: string,
+    durable: boolean,
   ): Promise<void> {
     const sidecarPath = final + SIDECAR_SUFFIX;
     if (Object.keys(metadata).length === 0) {
@@ -466,7 +475,7 @@ export class LocalRepository implements Repository {
     try {
       handle = await open(tmp, 'wx', FILE_MODE);
       await writeAll(handle, Buffer.from(`${JSON.stringify(sidecar)}\n`));
-      await handle.sync();
+      if (durable) await handle.sync();
       await handle.close();
       handle = undefined;
       await rename(tmp, sidecarPath);
@@ -606,7 +615,7 @@ export class LocalRepository implements Repository {
     }
   }
 
-  async delete(keys: string[]): Promise<void> {
+  async delete(keys: string[], options: DeleteOptions = {}): Promise<void> {
     for (const key of keys) validateKey(key);
     const dirs = new Set<string>();
     const removeIfExists = async (filePath: string, key: string): Promise<void> => {
@@ -629,7 +638,7 @@ export class LocalRepository implements Repository {
     // Deepest first, so that a parent emptied by its children's removal goes too.
     const ordered = [...dirs].sort((a, b) => b.length - a.length);
     for (const dir of ordered) {
-      await this.fsyncDir(dir, true);
+      if (options.durable !== false) await this.fsyncDir(dir, true);
       await this.removeEmptyDirs(dir);
     }
   }

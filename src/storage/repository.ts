@@ -28,6 +28,17 @@ export interface PutOptions {
    * (10,000 × 16 MiB ≈ 156 GiB) still fits.
    */
   sizeHint?: number;
+  /**
+   * false: the object need not survive a power loss (a lock, a marker: losing one, or finding
+   * it torn, is handled by its reader). A local repository then skips the file's and the
+   * directory's fsync (new directories are still made durable). Default true.
+   */
+  durable?: boolean;
+}
+
+export interface DeleteOptions {
+  /** false: the removal need not survive a power loss (see PutOptions.durable). Default true. */
+  durable?: boolean;
 }
 
 /**
@@ -86,7 +97,7 @@ export interface Repository {
   /** Every object whose key starts with `prefix` (a string prefix, as in S3), recursive, sorted by key. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Deletes the keys; keys that do not exist are not an error. */
-  delete(keys: string[]): Promise<void>;
+  delete(keys: string[], options?: DeleteOptions): Promise<void>;
   /** Releases connections; the repository must not be used afterwards. */
   close(): Promise<void>;
 }

@@ -182,6 +182,23 @@ describe.each(backends)('%s repository', (type, makeConfig) => {
     expect(await listKeys(repo, 'del/')).toEqual([]);
   });
 
+  it('keeps the same contract for non-durable writes and deletes (locks, markers)', async () => {
+    const info = await repo.put('locks/marker.json', Buffer.from('{"held":true}'), {
+      ifAbsent: true,
+      durable: false,
+      metadata: { kind: 'marker' },
+    });
+    expect(info.size).toBe(13);
+    expect((await readAll(await repo.get('locks/marker.json'))).toString()).toBe('{"held":true}');
+    expect((await repo.head('locks/marker.json'))?.metadata).toEqual({ kind: 'marker' });
+    await expect(
+      repo.put('locks/marker.json', Buffer.from('x'), { ifAbsent: true, durable: false }),
+    ).rejects.toBeInstanceOf(ObjectExistsError);
+    await repo.delete(['locks/marker.json'], { durable: false });
+    expect(await repo.head('locks/marker.json')).toBeUndefined();
+    expect(await listKeys(repo, 'locks/')).toEqual([]);
+  });
+
   it('refuses to overwrite with ifAbsent and leaves the object untouched', async () => {
     await repo.put('wal/000000010000000000000001', Buffer.from('first'), {
       ifAbsent: true,

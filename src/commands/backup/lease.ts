@@ -111,7 +111,12 @@ async function readLease(repo: Repository): Promise<LeaseRecord | undefined> {
 
 async function putLease(repo: Repository, record: LeaseRecord, ifAbsent: boolean): Promise<void> {
   const body = encode(record);
-  await repo.put(WRITER_LEASE_KEY, Readable.from([body]), { ifAbsent, contentLength: body.byteLength });
+  // Not synced: after a power loss the holder is gone anyway, and a lost or torn lease reads as stale.
+  await repo.put(WRITER_LEASE_KEY, Readable.from([body]), {
+    ifAbsent,
+    contentLength: body.byteLength,
+    durable: false,
+  });
 }
 
 /** Why an existing lease may be taken over, or undefined when its holder is alive. */
@@ -195,7 +200,7 @@ export async function withWriterLease<T>(
       clearInterval(timer);
       try {
         const current = await readLease(repo);
-        if (current?.owner === owner) await repo.delete([WRITER_LEASE_KEY]);
+        if (current?.owner === owner) await repo.delete([WRITER_LEASE_KEY], { durable: false });
       } catch (err) {
         // Never hide the work's own result or error: an unreleased lease expires by itself.
         logger.warn('could not release the writer lease; it expires by itself', {

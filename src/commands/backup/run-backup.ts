@@ -84,9 +84,17 @@ export function parseLabels(pairs: string[]): Record<string, string> {
   return out;
 }
 
-async function putJson(repo: Repository, key: string, value: unknown): Promise<void> {
+/**
+ * The in-progress marker, not synced: nothing reads its content, and a backup directory without
+ * a manifest is incomplete with or without it (the directory itself is still made durable).
+ */
+async function putMarker(repo: Repository, key: string, value: unknown): Promise<void> {
   const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
-  await repo.put(key, Readable.from([body]), { ifAbsent: true, contentLength: body.byteLength });
+  await repo.put(key, Readable.from([body]), {
+    ifAbsent: true,
+    contentLength: body.byteLength,
+    durable: false,
+  });
 }
 
 /** The engine's part of one backup: dump and store the data objects. */
@@ -202,7 +210,7 @@ export async function backupRun(
           const onLost = () => stop.abort(lease.signal.reason);
           lease.signal.addEventListener('abort', onLost, { once: true });
           if (lease.signal.aborted) onLost();
-          await putJson(repo, inProgressKey, {
+          await putMarker(repo, inProgressKey, {
             id,
             host: hostname(),
             pid: process.pid,
@@ -233,7 +241,7 @@ export async function backupRun(
             manifest.manualRestore = manualRestoreLines(manifest);
             if (signal.aborted) throw abortError(signal);
             await writeManifest(repo, manifest);
-            removingMarker = repo.delete([inProgressKey]).catch(() => {});
+            removingMarker = repo.delete([inProgressKey], { durable: false }).catch(() => {});
             const durationMs = Math.round(performance.now() - started);
             const rawBytes = result.objects.reduce((n, o) => n + o.raw.size, 0);
             return {
