@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { z } from '../../config/zod.js';
+import { once, z } from '../../config/zod.js';
 
 import { ChecksFailed } from '../../errors.js';
 import type { Repository } from '../../storage/repository.js';
@@ -15,97 +15,106 @@ import { manifestKey } from './layout.js';
 export const MANIFEST_FORMAT = 'dbops-backup-manifest';
 export const MANIFEST_VERSION = 1;
 
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
-const isoTime = z.iso.datetime({ offset: true });
+/** Built on first use: `backup run` only writes manifests, and building these costs ~9 ms of its start-up. */
+const schemas = once(() => {
+  const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+  const isoTime = z.iso.datetime({ offset: true });
 
-export const pipelineSchema = z.looseObject({
-  compression: z.looseObject({
-    algorithm: z.enum(['zstd', 'gzip', 'none']),
-    level: z.number().int(),
-    implementation: z.string(),
-    binary: z.string().optional(),
-    version: z.string().optional(),
-  }),
-  encryption: z
-    .union([
-      z.looseObject({ format: z.literal('age'), recipients: z.array(z.string()) }),
-      z.looseObject({ format: z.literal('age'), passphrase: z.literal(true) }),
-    ])
-    .nullable(),
+  const pipelineSchema = z.looseObject({
+    compression: z.looseObject({
+      algorithm: z.enum(['zstd', 'gzip', 'none']),
+      level: z.number().int(),
+      implementation: z.string(),
+      binary: z.string().optional(),
+      version: z.string().optional(),
+    }),
+    encryption: z
+      .union([
+        z.looseObject({ format: z.literal('age'), recipients: z.array(z.string()) }),
+        z.looseObject({ format: z.literal('age'), passphrase: z.literal(true) }),
+      ])
+      .nullable(),
+  });
+
+  const storedObjectSchema = z.looseObject({
+    /** Key relative to the repository root. */
+    key: z.string().min(1),
+    /** What the plaintext is: `pg_dump/custom`, `tar/pg_dump-directory`, `mongodump/archive`, `tar/pg_basebackup`. */
+    content: z.string().min(1),
+    /**
+     * The bytes the tool produced (before compression and encryption). No sha256 when the dump tool
+     * was piped straight into the zstd binary (the raw bytes never pass through dbops; the stored
+     * sha256, age's authentication and zstd's frame checksum cover them — see docs/backup.md).
+     */
+    raw: z.looseObject({ size: z.number().int().nonnegative(), sha256: sha256.optional() }),
+    /** The bytes in the repository. */
+    stored: z.looseObject({ size: z.number().int().nonnegative(), sha256 }),
+    pipeline: pipelineSchema,
+  });
+
+  const manifestSchema = z.looseObject({
+    format: z.literal(MANIFEST_FORMAT),
+    version: z.literal(MANIFEST_VERSION),
+    id: z.string().min(1),
+    /** `logical` (pg_dump / mongodump) or `physical` (pg_basebackup + WAL, issue 4). */
+    kind: z.enum(['logical', 'physical']),
+    engine: z.enum(['postgres', 'mongodb']),
+    target: z.looseObject({
+      name: z.string().min(1),
+      /** Redacted connection description. */
+      where: z.string(),
+      database: z.string().optional(),
+    }),
+    /** How the dump was made: tool, archive format, parallel jobs, argv (never with secrets). */
+    method: z.looseObject({
+      tool: z.string(),
+      format: z.enum(['custom', 'directory', 'archive', 'tar']),
+      jobs: z.number().int().positive().optional(),
+      args: z.array(z.string()),
+    }),
+    startedAt: isoTime,
+    finishedAt: isoTime,
+    server: z.looseObject({
+      version: z.string(),
+      major: z.number().int().optional(),
+      /** PostgreSQL system identifier (physical backups and WAL must match it). */
+      systemIdentifier: z.string().optional(),
+      replicaSet: z.string().optional(),
+    }),
+    tool: z.looseObject({ name: z.string(), version: z.string(), path: z.string().optional() }),
+    dbops: z.looseObject({ version: z.string(), host: z.string() }),
+    objects: z.array(storedObjectSchema).min(1),
+    /** Row counts per table (`schema.table`), taken in the dump's own snapshot when `exact`. */
+    rowCounts: z
+      .looseObject({
+        method: z.enum(['snapshot', 'separate']),
+        tables: z.record(z.string(), z.number().int().nonnegative()),
+      })
+      .nullable(),
+    labels: z.record(z.string(), z.string()),
+    /** Physical backups (issue 4): LSN range, timeline, label; the backup counts once this WAL is archived. */
+    physical: z
+      .looseObject({
+        startLsn: z.string(),
+        stopLsn: z.string(),
+        timeline: z.number().int().positive(),
+        label: z.string().optional(),
+      })
+      .optional(),
+    /** The manual restore pipeline for people without dbops. */
+    manualRestore: z.array(z.string()),
+  });
+  return { pipelineSchema, storedObjectSchema, manifestSchema };
 });
+type Schemas = ReturnType<typeof schemas>;
 
-export const storedObjectSchema = z.looseObject({
-  /** Key relative to the repository root. */
-  key: z.string().min(1),
-  /** What the plaintext is: `pg_dump/custom`, `tar/pg_dump-directory`, `mongodump/archive`, `tar/pg_basebackup`. */
-  content: z.string().min(1),
-  /**
-   * The bytes the tool produced (before compression and encryption). No sha256 when the dump tool
-   * was piped straight into the zstd binary (the raw bytes never pass through dbops; the stored
-   * sha256, age's authentication and zstd's frame checksum cover them — see docs/backup.md).
-   */
-  raw: z.looseObject({ size: z.number().int().nonnegative(), sha256: sha256.optional() }),
-  /** The bytes in the repository. */
-  stored: z.looseObject({ size: z.number().int().nonnegative(), sha256 }),
-  pipeline: pipelineSchema,
-});
+export const pipelineSchema = z.lazy(() => schemas().pipelineSchema);
+export const storedObjectSchema = z.lazy(() => schemas().storedObjectSchema);
+export const manifestSchema = z.lazy(() => schemas().manifestSchema);
 
-export const manifestSchema = z.looseObject({
-  format: z.literal(MANIFEST_FORMAT),
-  version: z.literal(MANIFEST_VERSION),
-  id: z.string().min(1),
-  /** `logical` (pg_dump / mongodump) or `physical` (pg_basebackup + WAL, issue 4). */
-  kind: z.enum(['logical', 'physical']),
-  engine: z.enum(['postgres', 'mongodb']),
-  target: z.looseObject({
-    name: z.string().min(1),
-    /** Redacted connection description. */
-    where: z.string(),
-    database: z.string().optional(),
-  }),
-  /** How the dump was made: tool, archive format, parallel jobs, argv (never with secrets). */
-  method: z.looseObject({
-    tool: z.string(),
-    format: z.enum(['custom', 'directory', 'archive', 'tar']),
-    jobs: z.number().int().positive().optional(),
-    args: z.array(z.string()),
-  }),
-  startedAt: isoTime,
-  finishedAt: isoTime,
-  server: z.looseObject({
-    version: z.string(),
-    major: z.number().int().optional(),
-    /** PostgreSQL system identifier (physical backups and WAL must match it). */
-    systemIdentifier: z.string().optional(),
-    replicaSet: z.string().optional(),
-  }),
-  tool: z.looseObject({ name: z.string(), version: z.string(), path: z.string().optional() }),
-  dbops: z.looseObject({ version: z.string(), host: z.string() }),
-  objects: z.array(storedObjectSchema).min(1),
-  /** Row counts per table (`schema.table`), taken in the dump's own snapshot when `exact`. */
-  rowCounts: z
-    .looseObject({
-      method: z.enum(['snapshot', 'separate']),
-      tables: z.record(z.string(), z.number().int().nonnegative()),
-    })
-    .nullable(),
-  labels: z.record(z.string(), z.string()),
-  /** Physical backups (issue 4): LSN range, timeline, label; the backup counts once this WAL is archived. */
-  physical: z
-    .looseObject({
-      startLsn: z.string(),
-      stopLsn: z.string(),
-      timeline: z.number().int().positive(),
-      label: z.string().optional(),
-    })
-    .optional(),
-  /** The manual restore pipeline for people without dbops. */
-  manualRestore: z.array(z.string()),
-});
-
-export type PipelineRecord = z.infer<typeof pipelineSchema>;
-export type StoredObject = z.infer<typeof storedObjectSchema>;
-export type BackupManifest = z.infer<typeof manifestSchema>;
+export type PipelineRecord = z.infer<Schemas['pipelineSchema']>;
+export type StoredObject = z.infer<Schemas['storedObjectSchema']>;
+export type BackupManifest = z.infer<Schemas['manifestSchema']>;
 
 export function totalSizes(m: BackupManifest): { raw: number; stored: number } {
   return m.objects.reduce((acc, o) => ({ raw: acc.raw + o.raw.size, stored: acc.stored + o.stored.size }), {

@@ -7,8 +7,6 @@ import { lazySection, once, z } from '../zod.js';
  * type is checked against the live catalog by `anonymize check` and before any run.
  */
 
-const nonEmpty = z.string().min(1, 'must not be empty');
-
 export const FAKE_KINDS = [
   'email',
   'name',
@@ -30,80 +28,98 @@ export const FAKE_KINDS = [
 ] as const;
 export type FakeKind = (typeof FAKE_KINDS)[number];
 
-/** Written as `fake.email`; camelCase spellings (`fake.firstName`) are accepted too. */
-const fakeRuleString = z
-  .string()
-  .regex(/^fake\.[A-Za-z-]+$/)
-  .refine((s) => normalizeFakeKind(s.slice(5)) !== undefined, {
-    message: `unknown fake kind; use one of: ${FAKE_KINDS.map((k) => `fake.${k}`).join(', ')}`,
-  });
-
 export function normalizeFakeKind(kind: string): FakeKind | undefined {
   const dashed = kind.replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase();
   return (FAKE_KINDS as readonly string[]).includes(dashed) ? (dashed as FakeKind) : undefined;
 }
 
-const simpleRuleName = z.enum([
-  'keep',
-  'null',
-  'redact',
-  'hash',
-  'permute',
-  'partial',
-  'noise',
-  'generalize',
-]);
+/** The column rules' schemas, built on first use like the section's (see lazySection). */
+const ruleSchemas = once(() => {
+  const nonEmpty = z.string().min(1, 'must not be empty');
+  /** Written as `fake.email`; camelCase spellings (`fake.firstName`) are accepted too. */
+  const fakeRuleString = z
+    .string()
+    .regex(/^fake\.[A-Za-z-]+$/)
+    .refine((s) => normalizeFakeKind(s.slice(5)) !== undefined, {
+      message: `unknown fake kind; use one of: ${FAKE_KINDS.map((k) => `fake.${k}`).join(', ')}`,
+    });
 
-/** Shorthand: a bare rule name (`keep`, `null`, `hash`, `fake.email`, …). */
-const ruleShorthand = z.union([simpleRuleName, fakeRuleString]);
+  const simpleRuleName = z.enum([
+    'keep',
+    'null',
+    'redact',
+    'hash',
+    'permute',
+    'partial',
+    'noise',
+    'generalize',
+  ]);
 
-const keepRule = z.strictObject({ rule: z.literal('keep') });
-const nullRule = z.strictObject({ rule: z.literal('null') });
-const redactRule = z.strictObject({
-  rule: z.literal('redact'),
-  /** Replacement text; default `[redacted]`. */
-  text: z.string().default('[redacted]'),
+  /** Shorthand: a bare rule name (`keep`, `null`, `hash`, `fake.email`, …). */
+  const ruleShorthand = z.union([simpleRuleName, fakeRuleString]);
+
+  const keepRule = z.strictObject({ rule: z.literal('keep') });
+  const nullRule = z.strictObject({ rule: z.literal('null') });
+  const redactRule = z.strictObject({
+    rule: z.literal('redact'),
+    /** Replacement text; default `[redacted]`. */
+    text: z.string().default('[redacted]'),
+  });
+  const hashRule = z.strictObject({
+    rule: z.literal('hash'),
+    /** Keep only the first N hex characters (default all 64: shorter hashes collide sooner). */
+    length: z.number().int().min(8).max(64).optional(),
+  });
+  const permuteRule = z.strictObject({ rule: z.literal('permute') });
+  const fakeRule = z.strictObject({ rule: fakeRuleString });
+  const partialRule = z.strictObject({
+    rule: z.literal('partial'),
+    /** Characters kept at the end (`****1234`). */
+    keep: z.number().int().nonnegative().default(4),
+    /** Characters kept at the start. */
+    keepStart: z.number().int().nonnegative().default(0),
+    mask: z.string().length(1).default('*'),
+  });
+  const noiseRule = z.strictObject({
+    rule: z.literal('noise'),
+    /** ± range: a number for numeric columns, an interval (`30 days`, `12 hours`) for dates. */
+    range: z.union([
+      z.number().positive(),
+      z.string().regex(/^\d+(\.\d+)?\s*(second|minute|hour|day|week)s?$/),
+    ]),
+  });
+  const generalizeRule = z.strictObject({
+    rule: z.literal('generalize'),
+    /** Dates: `month` / `year` / `decade`; numbers: a bucket width (`10` → 30, 40, …). */
+    to: z.union([z.enum(['day', 'month', 'year', 'decade']), z.number().positive()]),
+  });
+  return {
+    nonEmpty,
+    ruleShorthand,
+    keepRule,
+    nullRule,
+    redactRule,
+    hashRule,
+    permuteRule,
+    fakeRule,
+    partialRule,
+    noiseRule,
+    generalizeRule,
+  };
 });
-const hashRule = z.strictObject({
-  rule: z.literal('hash'),
-  /** Keep only the first N hex characters (default all 64: shorter hashes collide sooner). */
-  length: z.number().int().min(8).max(64).optional(),
-});
-const permuteRule = z.strictObject({ rule: z.literal('permute') });
-const fakeRule = z.strictObject({ rule: fakeRuleString });
-const partialRule = z.strictObject({
-  rule: z.literal('partial'),
-  /** Characters kept at the end (`****1234`). */
-  keep: z.number().int().nonnegative().default(4),
-  /** Characters kept at the start. */
-  keepStart: z.number().int().nonnegative().default(0),
-  mask: z.string().length(1).default('*'),
-});
-const noiseRule = z.strictObject({
-  rule: z.literal('noise'),
-  /** ± range: a number for numeric columns, an interval (`30 days`, `12 hours`) for dates. */
-  range: z.union([
-    z.number().positive(),
-    z.string().regex(/^\d+(\.\d+)?\s*(second|minute|hour|day|week)s?$/),
-  ]),
-});
-const generalizeRule = z.strictObject({
-  rule: z.literal('generalize'),
-  /** Dates: `month` / `year` / `decade`; numbers: a bucket width (`10` → 30, 40, …). */
-  to: z.union([z.enum(['day', 'month', 'year', 'decade']), z.number().positive()]),
-});
+type Rules = ReturnType<typeof ruleSchemas>;
 
 export type ColumnRuleInput =
-  | z.infer<typeof ruleShorthand>
-  | z.infer<typeof keepRule>
-  | z.infer<typeof nullRule>
-  | z.infer<typeof redactRule>
-  | z.infer<typeof hashRule>
-  | z.infer<typeof permuteRule>
-  | z.infer<typeof fakeRule>
-  | z.infer<typeof partialRule>
-  | z.infer<typeof noiseRule>
-  | z.infer<typeof generalizeRule>
+  | z.infer<Rules['ruleShorthand']>
+  | z.infer<Rules['keepRule']>
+  | z.infer<Rules['nullRule']>
+  | z.infer<Rules['redactRule']>
+  | z.infer<Rules['hashRule']>
+  | z.infer<Rules['permuteRule']>
+  | z.infer<Rules['fakeRule']>
+  | z.infer<Rules['partialRule']>
+  | z.infer<Rules['noiseRule']>
+  | z.infer<Rules['generalizeRule']>
   | JsonRuleInput;
 
 export interface JsonRuleInput {
@@ -116,6 +132,19 @@ export interface JsonRuleInput {
 
 /** The zod schemas of this section, built on first use (see lazySection in ../zod.js). */
 export const anonymizeSchemas = once(() => {
+  const {
+    nonEmpty,
+    ruleShorthand,
+    keepRule,
+    nullRule,
+    redactRule,
+    hashRule,
+    permuteRule,
+    fakeRule,
+    partialRule,
+    noiseRule,
+    generalizeRule,
+  } = ruleSchemas();
   const jsonRule: z.ZodType<JsonRuleInput> = z.lazy(() =>
     z.strictObject({
       rule: z.literal('json'),
