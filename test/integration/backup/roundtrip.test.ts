@@ -95,6 +95,14 @@ describe('backup → restore round trips (PostgreSQL)', () => {
       expect(run.storedBytes).toBeGreaterThan(0);
       expect(run.storedBytes).toBeLessThan(run.rawBytes);
       expect(run.tables).toBe(7);
+      // The counts recorded for verify --restore are the tables' real row counts.
+      const info = json<{ manifest: { rowCounts: { method: string; tables: Record<string, number> } } }>(
+        expectExit(await w.dbops(['--repo', c.repo, '-f', 'json', 'backup', 'info', run.id]), 0),
+      );
+      expect(info.manifest.rowCounts.method).toBe('snapshot');
+      expect(info.manifest.rowCounts.tables).toEqual(
+        Object.fromEntries(Object.entries(original).map(([table, [rows]]) => [table, rows])),
+      );
 
       if (c.encrypt) {
         // CLI start-up dominates on 2 cores: list and verify run where they matter most.
