@@ -123,7 +123,8 @@ export function register(program: Command): void {
         }
         const { config } = await ctx.loadConfig();
         if (!opts.physical && !opts.dryRun) {
-          // The connection's handshake overlaps loading the rest of the command (~30 ms sooner).
+          // The connection's handshake (round trips, the server's backend start-up) overlaps
+          // loading the rest of the command: a database across a network gains most.
           const target = await ctx.target();
           if (target.engine === 'postgres')
             (await import('../../connections/postgres/pool.js')).warmUp(target);
