@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { runDbops } from '../support/cli.js';
-import { createDatabase, withClient } from '../support/pg.js';
+import { copyFinishedSegment, createDatabase, withClient } from '../support/pg.js';
 import { backupWorld, databaseExists, expectExit, json, type BackupWorld } from './backup/helpers.js';
 import { queryUrl } from './wal/cluster.js';
 
@@ -192,12 +192,7 @@ describe.skipIf(skipReason !== undefined)('wal push to a full disk', () => {
       `insert into full_disk_wal select (select string_agg(md5(random()::text || g || i), '') from generate_series(1, 20) i)
          from generate_series(1, 3000) g`,
     );
-    await queryUrl(url, `select pg_switch_wal(), txid_current()`);
-    const [row] = await queryUrl<{ f: string }>(url, `select pg_walfile_name(pg_current_wal_lsn()) as f`);
-    const current = row!.f;
-    name = `${current.slice(0, 16)}${(parseInt(current.slice(16), 16) - 1).toString(16).toUpperCase().padStart(8, '0')}`;
-    await copyFile(join(inject('pgDir'), 'data', 'pg_wal', name), join(dir, 'pg_wal', name));
-    await chmod(join(dir, 'pg_wal', name), 0o600);
+    name = await copyFinishedSegment(url, inject('pgDir'), join(dir, 'pg_wal'));
     segment = await readFile(join(dir, 'pg_wal', name));
   });
   afterAll(async () => {

@@ -1,4 +1,4 @@
-import { copyFile, chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { execa } from 'execa';
 
 import { DBOPS_SH, json, runDbops } from '../../support/cli.js';
-import { queryUrl } from './cluster.js';
+import { copyFinishedSegment } from '../../support/pg.js';
 
 /**
  * wal push / fetch on real segments of the shared test cluster, without a private server:
@@ -33,15 +33,8 @@ beforeAll(async () => {
     config,
     `repositories:\n  archive: { type: local, path: "${join(dir, 'repo')}" }\nwal: { parallel: 1, target: shared }\n`,
   );
-  // A finished segment of the shared cluster: switch, then copy the previous one.
-  const url = inject('pgUrl');
-  await queryUrl(url, `select pg_switch_wal(), txid_current()`);
-  const [row] = await queryUrl<{ f: string }>(url, `select pg_walfile_name(pg_current_wal_lsn()) as f`);
-  const current = row!.f;
-  const number = parseInt(current.slice(16), 16);
-  name = `${current.slice(0, 16)}${(number - 1).toString(16).toUpperCase().padStart(8, '0')}`;
-  await copyFile(join(inject('pgDir'), 'data', 'pg_wal', name), join(walDir, name));
-  await chmod(join(walDir, name), 0o600);
+  // A finished segment of the shared cluster.
+  name = await copyFinishedSegment(inject('pgUrl'), inject('pgDir'), walDir);
   segment = await readFile(join(walDir, name));
 });
 
