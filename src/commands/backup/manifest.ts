@@ -108,8 +108,6 @@ const schemas = once(() => {
 });
 type Schemas = ReturnType<typeof schemas>;
 
-export const pipelineSchema = z.lazy(() => schemas().pipelineSchema);
-export const storedObjectSchema = z.lazy(() => schemas().storedObjectSchema);
 export const manifestSchema = z.lazy(() => schemas().manifestSchema);
 
 export type PipelineRecord = z.infer<Schemas['pipelineSchema']>;

@@ -93,8 +93,8 @@ const ruleSchemas = once(() => {
     /** Dates: `month` / `year` / `decade`; numbers: a bucket width (`10` → 30, 40, …). */
     to: z.union([z.enum(['day', 'month', 'year', 'decade']), z.number().positive()]),
   });
-  return {
-    nonEmpty,
+  // In the order the column rule's union tries them.
+  const rules = [
     ruleShorthand,
     keepRule,
     nullRule,
@@ -105,22 +105,12 @@ const ruleSchemas = once(() => {
     partialRule,
     noiseRule,
     generalizeRule,
-  };
+  ] as const;
+  return { nonEmpty, rules };
 });
 type Rules = ReturnType<typeof ruleSchemas>;
 
-export type ColumnRuleInput =
-  | z.infer<Rules['ruleShorthand']>
-  | z.infer<Rules['keepRule']>
-  | z.infer<Rules['nullRule']>
-  | z.infer<Rules['redactRule']>
-  | z.infer<Rules['hashRule']>
-  | z.infer<Rules['permuteRule']>
-  | z.infer<Rules['fakeRule']>
-  | z.infer<Rules['partialRule']>
-  | z.infer<Rules['noiseRule']>
-  | z.infer<Rules['generalizeRule']>
-  | JsonRuleInput;
+export type ColumnRuleInput = z.infer<Rules['rules'][number]> | JsonRuleInput;
 
 export interface JsonRuleInput {
   rule: 'json';
@@ -131,20 +121,8 @@ export interface JsonRuleInput {
 }
 
 /** The zod schemas of this section, built on first use (see lazySection in ../zod.js). */
-export const anonymizeSchemas = once(() => {
-  const {
-    nonEmpty,
-    ruleShorthand,
-    keepRule,
-    nullRule,
-    redactRule,
-    hashRule,
-    permuteRule,
-    fakeRule,
-    partialRule,
-    noiseRule,
-    generalizeRule,
-  } = ruleSchemas();
+const anonymizeSchemas = once(() => {
+  const { nonEmpty, rules } = ruleSchemas();
   const jsonRule: z.ZodType<JsonRuleInput> = z.lazy(() =>
     z.strictObject({
       rule: z.literal('json'),
@@ -155,22 +133,7 @@ export const anonymizeSchemas = once(() => {
 
   // `email: null` in YAML is a null value, not the string: read it as the `null` rule.
   const columnRuleSchema: z.ZodType<ColumnRuleInput> = z.lazy(() =>
-    z.preprocess(
-      (v) => (v === null ? 'null' : v),
-      z.union([
-        ruleShorthand,
-        keepRule,
-        nullRule,
-        redactRule,
-        hashRule,
-        permuteRule,
-        fakeRule,
-        partialRule,
-        noiseRule,
-        generalizeRule,
-        jsonRule,
-      ]),
-    ),
+    z.preprocess((v) => (v === null ? 'null' : v), z.union([...rules, jsonRule])),
   );
 
   const anonymizeTableSchema = z.strictObject({

@@ -10,7 +10,7 @@ import { isDuration } from '../duration.js';
  */
 
 /** The zod schemas of this section, built on first use (see lazySection in ../zod.js). */
-export const scheduleSchemas = once(() => {
+const scheduleSchemas = once(() => {
   const nonEmpty = z.string().min(1, 'must not be empty');
   const duration = z
     .union([z.number().nonnegative(), z.string()])

@@ -6,7 +6,7 @@ import { lazySection, once, z } from '../zod.js';
  */
 
 /** The zod schemas of this section, built on first use (see lazySection in ../zod.js). */
-export const walSchemas = once(() => {
+const walSchemas = once(() => {
   const section = z
     .strictObject({
       /** Repository the WAL goes to (default: the repository every other command uses). */

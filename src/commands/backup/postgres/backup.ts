@@ -81,14 +81,14 @@ export async function postgresBackup(
           let countingPid: number | undefined;
           let countingSettled = false;
           try {
-            // The counts run beside pg_dump: parallel workers would only fight it (and zstd) for the
-            // same cores, at a higher total CPU cost (measured 87 ms parallel vs 28 ms serial). Nor
-            // is JIT worth it: a large table's count(*) passes jit_above_cost, and compiling costs
-            // ~110 ms of CPU per table (measured on 3M rows: 233 ms with JIT, 120 ms without).
+            // The counts run beside pg_dump, one serial cursor scan per table (a cursor never runs
+            // in parallel). JIT is not worth it there: a large table's scan passes jit_above_cost,
+            // and compiling cost ~110 ms of CPU per table (count(*) on 3M rows: 233 ms with JIT,
+            // 120 ms without).
             if (o.rowCounts) {
               countingPid = (
                 await client.query<{ pid: number }>(
-                  "select set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true), pg_backend_pid() as pid",
+                  "select set_config('jit', 'off', true), pg_backend_pid() as pid",
                 )
               ).rows[0]?.pid;
             }
