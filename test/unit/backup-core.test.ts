@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { findBackup } from '../../src/commands/backup/catalogue.js';
 import { backupIdTime, isBackupId, newBackupId } from '../../src/commands/backup/ids.js';
 import { backupKey, manifestKey, parseBackupKey, storedSuffix } from '../../src/commands/backup/layout.js';
 import { RepositoryBusyError, withWriterLease } from '../../src/commands/backup/lease.js';
@@ -134,6 +135,41 @@ describe('manifest', () => {
       await expect(writeManifest(repo, m)).rejects.toThrow(/already exists/);
       await writeManifest(repo, { ...m, labels: {} }, { replace: true });
       expect((await readManifest(repo, 'main', m.id))!.labels).toEqual({});
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('finding a backup by id', () => {
+  it("reads that backup's manifest only, and says why another id is not there", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dbops-find-'));
+    try {
+      const repo = new LocalRepository('t', { path: dir });
+      const put = (key: string, text: string) => repo.put(key, Buffer.from(text));
+      const wanted = sampleManifest({ id: '20240503T031500Z-aaaaaa' });
+      await writeManifest(repo, wanted);
+      await writeManifest(repo, sampleManifest({ id: '20240504T031500Z-bbbbbb' }));
+      // Another backup's damaged manifest: a lookup by id must not read it (list and prune do).
+      await put(manifestKey('main', '20240505T031500Z-cccccc'), '{');
+      // A crash's leftover: data but no manifest.
+      await put(backupKey('main', '20240506T031500Z-dddddd', 'db.dump.zst'), 'x');
+      const both = sampleManifest({ id: '20240507T031500Z-eeeeee' });
+      await writeManifest(repo, both);
+      await writeManifest(repo, { ...both, target: { ...both.target, name: 'other' } });
+
+      expect((await findBackup(repo, wanted.id)).manifest).toEqual(wanted);
+      expect((await findBackup(repo, wanted.id, 'main')).target).toBe('main');
+      await expect(findBackup(repo, wanted.id, 'other')).rejects.toThrow(/no backup 20240503T031500Z-aaaaaa/);
+      await expect(findBackup(repo, '20240506T031500Z-dddddd')).rejects.toMatchObject({
+        hint: expect.stringMatching(/never completed/),
+      });
+      await expect(findBackup(repo, '20240508T031500Z-ffffff')).rejects.toMatchObject({
+        hint: expect.stringMatching(/backup list/),
+      });
+      await expect(findBackup(repo, both.id)).rejects.toThrow(/several targets: main, other/);
+      expect((await findBackup(repo, both.id, 'other')).target).toBe('other');
+      await expect(findBackup(repo, '20240505T031500Z-cccccc')).rejects.toThrow(/not valid JSON/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

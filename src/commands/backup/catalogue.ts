@@ -7,6 +7,7 @@ import {
   MANIFEST_NAME,
   VERIFICATION_NAME,
   backupKey,
+  backupPrefix,
   backupsPrefix,
   parseBackupKey,
 } from './layout.js';
@@ -47,13 +48,16 @@ export interface CatalogueScan {
 /**
  * Reads the catalogue: every `<target>/backups/<id>/` directory; only those with a manifest are
  * backups (the manifest is written last). Lists one target's prefix when `target` is given,
- * else the whole repository.
+ * else the whole repository. With `id`, only that backup's directories are read: one manifest,
+ * not one per backup (a GET each on S3).
  */
-export async function scanCatalogue(repo: Repository, target?: string): Promise<CatalogueScan> {
+export async function scanCatalogue(repo: Repository, target?: string, id?: string): Promise<CatalogueScan> {
   const dirs = new Map<string, { target: string; id: string; keys: string[]; modified: Date }>();
-  for await (const o of repo.list(target !== undefined ? backupsPrefix(target) : '')) {
+  const prefix =
+    target === undefined ? '' : id === undefined ? backupsPrefix(target) : backupPrefix(target, id);
+  for await (const o of repo.list(prefix)) {
     const parts = parseBackupKey(o.key);
-    if (!parts || !isBackupId(parts.id)) continue;
+    if (!parts || !isBackupId(parts.id) || (id !== undefined && parts.id !== id)) continue;
     const dirKey = `${parts.target}/${parts.id}`;
     let d = dirs.get(dirKey);
     if (!d) dirs.set(dirKey, (d = { target: parts.target, id: parts.id, keys: [], modified: o.modified }));
@@ -103,8 +107,8 @@ async function readVerification(repo: Repository, key: string): Promise<Verifica
 /** One backup by id: searched under `target` when given, else across the repository. */
 export async function findBackup(repo: Repository, id: string, target?: string): Promise<CatalogueEntry> {
   if (id !== 'latest') backupIdTime(id); // validates the shape with a helpful message
-  const scan = await scanCatalogue(repo, target);
-  const matches = id === 'latest' ? scan.backups.slice(-1) : scan.backups.filter((b) => b.id === id);
+  const scan = await scanCatalogue(repo, target, id === 'latest' ? undefined : id);
+  const matches = id === 'latest' ? scan.backups.slice(-1) : scan.backups;
   if (matches.length === 0) {
     const incomplete = scan.incomplete.some((b) => b.id === id);
     throw new ConfigError(
