@@ -1,4 +1,4 @@
-export type { GetOptions, ObjectInfo, PutOptions, Repository } from './repository.js';
+export type { GetOptions, ListOptions, ObjectInfo, PutOptions, Repository } from './repository.js';
 export {
   InvalidKeyError,
   ObjectExistsError,

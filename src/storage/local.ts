@@ -25,6 +25,7 @@ import type {
   DeleteOptions,
   FileSink,
   GetOptions,
+  ListOptions,
   ObjectInfo,
   PutOptions,
   Repository,
@@ -558,17 +559,18 @@ export class LocalRepository implements Repository {
     };
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     validatePrefix(prefix);
     const slash = prefix.lastIndexOf('/');
-    yield* this.walk(slash === -1 ? '' : prefix.slice(0, slash), prefix);
+    const after = options.startAfter !== undefined ? Buffer.from(options.startAfter, 'utf8') : undefined;
+    yield* this.walk(slash === -1 ? '' : prefix.slice(0, slash), prefix, after);
   }
 
   /**
    * Depth-first walk in S3 order (UTF-8 byte order of the whole key): a directory `a` sorts as
    * `a/`, so `a-b` (0x2d) comes before everything under `a/` (0x2f), as S3 would list them.
    */
-  private async *walk(dirKey: string, prefix: string): AsyncGenerator<ObjectInfo> {
+  private async *walk(dirKey: string, prefix: string, after?: Buffer): AsyncGenerator<ObjectInfo> {
     const dirPath = dirKey === '' ? this.root : this.pathOf(dirKey);
     let entries: Dirent[];
     try {
@@ -589,11 +591,15 @@ export class LocalRepository implements Repository {
     for (const item of items) {
       if (item.isDir) {
         const childPrefix = `${item.key}/`;
+        // Every key below `d/` sorts before `d0` ('0' follows '/'): skip the directory whole when
+        // startAfter is at or past that.
+        if (after && Buffer.compare(Buffer.from(`${item.key}0`, 'utf8'), after) <= 0) continue;
         if (childPrefix.startsWith(prefix) || prefix.startsWith(childPrefix))
-          yield* this.walk(item.key, prefix);
+          yield* this.walk(item.key, prefix, after);
         continue;
       }
       if (!item.key.startsWith(prefix)) continue;
+      if (after && Buffer.compare(item.order, after) <= 0) continue;
       try {
         validateKey(item.key);
       } catch {

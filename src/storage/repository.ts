@@ -56,6 +56,14 @@ export interface FileSink {
   read(buffer: Uint8Array, position: number): Promise<number>;
 }
 
+export interface ListOptions {
+  /**
+   * Only keys after this one (UTF-8 byte order), as S3's StartAfter: a reader skips a whole
+   * subtree (`<target>/wal/`, one object per WAL segment) in one step instead of walking it.
+   */
+  startAfter?: string;
+}
+
 export interface GetOptions {
   signal?: AbortSignal;
 }
@@ -95,7 +103,7 @@ export interface Repository {
   /** Size, date and metadata of `key`, or undefined when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
   /** Every object whose key starts with `prefix` (a string prefix, as in S3), recursive, sorted by key. */
-  list(prefix: string): AsyncIterable<ObjectInfo>;
+  list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo>;
   /** Deletes the keys; keys that do not exist are not an error. */
   delete(keys: string[], options?: DeleteOptions): Promise<void>;
   /** Releases connections; the repository must not be used afterwards. */

@@ -10,7 +10,7 @@ import { ConfigError, DbopsError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { ObjectExistsError, ObjectNotFoundError, RepositoryError, type StorageErrorCode } from './errors.js';
 import { validateKey, validateMetadata, validatePrefix } from './keys.js';
-import type { GetOptions, ObjectInfo, PutOptions, Repository } from './repository.js';
+import type { GetOptions, ListOptions, ObjectInfo, PutOptions, Repository } from './repository.js';
 import { abortReason, onAbort, relayWithMappedErrors, throwIfAborted } from './stream-util.js';
 
 type S3Module = typeof import('@aws-sdk/client-s3');
@@ -451,7 +451,7 @@ export class S3Repository implements Repository {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ObjectInfo> {
     validatePrefix(prefix);
     let token: string | undefined;
     do {
@@ -462,6 +462,10 @@ export class S3Repository implements Repository {
             Bucket: this.bucket,
             Prefix: this.objectKey(prefix),
             ContinuationToken: token,
+            // Ignored by S3 once a continuation token is given.
+            ...(options.startAfter !== undefined && token === undefined
+              ? { StartAfter: this.objectKey(options.startAfter) }
+              : {}),
           }),
         );
       } catch (err) {

@@ -171,6 +171,35 @@ describe.each(backends)('%s repository', (type, makeConfig) => {
     expect(first).toMatchObject({ key: 'list/b', size: 'list/b'.length });
   });
 
+  it('lists after a given key, skipping whole subtrees', async () => {
+    for (const key of [
+      'after/a/x',
+      'after/t/backups/1/m',
+      'after/t/wal/1/s1',
+      'after/t/wal/1/s2',
+      'after/u/v',
+    ]) {
+      await repo.put(key, Buffer.from(key));
+    }
+    const listAfter = async (startAfter: string) => {
+      const keys: string[] = [];
+      for await (const info of repo.list('after/', { startAfter })) keys.push(info.key);
+      return keys;
+    };
+    expect(await listAfter('after/a/x')).toEqual([
+      'after/t/backups/1/m',
+      'after/t/wal/1/s1',
+      'after/t/wal/1/s2',
+      'after/u/v',
+    ]);
+    expect(await listAfter('after/t/wal/1/s1')).toEqual(['after/t/wal/1/s2', 'after/u/v']);
+    // Past everything under `after/t/wal/` ('0' follows '/').
+    expect(await listAfter('after/t/wal0')).toEqual(['after/u/v']);
+    expect(await listAfter('after/t0')).toEqual(['after/u/v']);
+    expect(await listAfter('after/')).toHaveLength(5);
+    expect(await listAfter('after/z')).toEqual([]);
+  });
+
   it('deletes in batch, ignoring missing keys', async () => {
     const keys = Array.from({ length: 30 }, (_, i) => `del/${String(i).padStart(3, '0')}`);
     await Promise.all(keys.map((key) => repo.put(key, Buffer.from(key))));

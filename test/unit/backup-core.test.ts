@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { findBackup } from '../../src/commands/backup/catalogue.js';
+import { findBackup, scanCatalogue } from '../../src/commands/backup/catalogue.js';
 import { backupIdTime, isBackupId, newBackupId } from '../../src/commands/backup/ids.js';
 import { backupKey, manifestKey, parseBackupKey, storedSuffix } from '../../src/commands/backup/layout.js';
 import { RepositoryBusyError, withWriterLease } from '../../src/commands/backup/lease.js';
@@ -170,6 +170,45 @@ describe('finding a backup by id', () => {
       await expect(findBackup(repo, both.id)).rejects.toThrow(/several targets: main, other/);
       expect((await findBackup(repo, both.id, 'other')).target).toBe('other');
       await expect(findBackup(repo, '20240505T031500Z-cccccc')).rejects.toThrow(/not valid JSON/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('catalogue listing', () => {
+  it("visits every target's backups and skips the rest of its tree (its WAL)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dbops-catalogue-'));
+    try {
+      const repo = new LocalRepository('t', { path: dir });
+      const one = sampleManifest({ id: '20240503T031500Z-aaaaaa' });
+      await writeManifest(repo, one);
+      await writeManifest(repo, { ...one, target: { ...one.target, name: 'other' } });
+      for (let i = 0; i < 50; i++) {
+        await repo.put(`main/wal/00000001/${String(i).padStart(24, '0')}`, Buffer.from('x'));
+        await repo.put(`other/wal/00000001/${String(i).padStart(24, '0')}`, Buffer.from('x'));
+      }
+      await repo.put('locks/writer.json', Buffer.from('{}'));
+      await repo.put('stray-top-level-file', Buffer.from('x'));
+      // Count what the listing hands over.
+      let listed = 0;
+      const counting = Object.create(repo) as LocalRepository;
+      counting.list = async function* (prefix, options) {
+        for await (const o of repo.list(prefix, options)) {
+          listed++;
+          yield o;
+        }
+      };
+      const scan = await scanCatalogue(counting);
+      expect(scan.backups.map((b) => `${b.target}/${b.id}`)).toEqual([
+        'main/20240503T031500Z-aaaaaa',
+        'other/20240503T031500Z-aaaaaa',
+      ]);
+      expect(scan.incomplete).toEqual([]);
+      expect(listed).toBeLessThan(20); // not the 100 WAL objects
+      listed = 0;
+      expect((await findBackup(counting, one.id, 'other')).target).toBe('other');
+      expect(listed).toBeLessThan(5);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,6 +1,6 @@
 import { ConfigError } from '../../errors.js';
 import { isNotFound } from '../../storage/errors.js';
-import type { Repository } from '../../storage/repository.js';
+import type { ObjectInfo, Repository } from '../../storage/repository.js';
 import { backupIdTime, isBackupId } from './ids.js';
 import {
   IN_PROGRESS_NAME,
@@ -45,19 +45,57 @@ export interface CatalogueScan {
   unreferenced: { target: string; id: string; key: string; modified: Date }[];
 }
 
+/** `<target>/backups/` or, with `id`, that one backup's folder. */
+function backupsFolder(target: string, id: string | undefined): string {
+  return id === undefined ? backupsPrefix(target) : backupPrefix(target, id);
+}
+
+/**
+ * The objects under `<target>/backups/` (or one backup's folder) of one target, or of every
+ * target in the repository. The rest of each target's tree is skipped, not listed: its WAL
+ * (`<target>/wal/`, one object per 16 MB segment, thousands of them where WAL is archived) would
+ * otherwise be most of the listing (on S3, a request per 1,000 keys). Each target costs one
+ * listing call to find it (the first key after the previous target) and one for its backups.
+ */
+async function* backupObjects(repo: Repository, target?: string, id?: string): AsyncIterable<ObjectInfo> {
+  if (target !== undefined) {
+    yield* repo.list(backupsFolder(target, id));
+    return;
+  }
+  let startAfter: string | undefined;
+  for (;;) {
+    let next: string | undefined;
+    for await (const o of repo.list('', startAfter !== undefined ? { startAfter } : {})) {
+      const slash = o.key.indexOf('/');
+      if (slash !== -1) {
+        next = o.key.slice(0, slash);
+        break;
+      }
+    }
+    if (next === undefined) return;
+    let folder: string | undefined;
+    try {
+      folder = backupsFolder(next, id);
+    } catch {
+      // not a name a target can have: nothing of dbops's is under it
+    }
+    if (folder !== undefined) yield* repo.list(folder);
+    // Every key under `<next>/` sorts before `<next>0` ('0' follows '/').
+    startAfter = `${next}0`;
+  }
+}
+
 /**
  * Reads the catalogue: every `<target>/backups/<id>/` directory; only those with a manifest are
- * backups (the manifest is written last). Lists one target's prefix when `target` is given,
- * else the whole repository. With `id`, only that backup's directories are read: one manifest,
- * not one per backup (a GET each on S3).
+ * backups (the manifest is written last). Lists one target's backups when `target` is given,
+ * else every target's. With `id`, only that backup's directories are listed and read: one
+ * manifest, not one per backup (a GET each on S3).
  */
 export async function scanCatalogue(repo: Repository, target?: string, id?: string): Promise<CatalogueScan> {
   const dirs = new Map<string, { target: string; id: string; keys: string[]; modified: Date }>();
-  const prefix =
-    target === undefined ? '' : id === undefined ? backupsPrefix(target) : backupPrefix(target, id);
-  for await (const o of repo.list(prefix)) {
+  for await (const o of backupObjects(repo, target, id)) {
     const parts = parseBackupKey(o.key);
-    if (!parts || !isBackupId(parts.id) || (id !== undefined && parts.id !== id)) continue;
+    if (!parts || !isBackupId(parts.id)) continue;
     const dirKey = `${parts.target}/${parts.id}`;
     let d = dirs.get(dirKey);
     if (!d) dirs.set(dirKey, (d = { target: parts.target, id: parts.id, keys: [], modified: o.modified }));
