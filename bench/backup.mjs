@@ -5,7 +5,9 @@
 // Prints wall time, output size, peak RSS, and ratios: dbops default vs `pg_dump -Fc -Z0 | zstd -1`
 // (target ≤ 1.15×), with encryption (≤ 1.3×), restore --jobs 2 vs pg_restore -j 2 (≤ 1.10×),
 // peak RSS ≤ 200 MB; for information, dbops vs the reference run with `stdbuf -o1M` as dbops runs
-// pg_dump (what is left is dbops's own cost). Not a test: the numbers depend on the machine.
+// pg_dump (what is left is dbops's own cost), and dbops's fixed cost on a 100-row database (a
+// steadier number than the large ratio on a noisy machine). Not a test: the numbers depend on the
+// machine.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -49,6 +51,11 @@ const psql = (sql, db = 'postgres') =>
 psql('create database bench');
 console.log(`seeding ${messages.toLocaleString('en-US')} messages …`);
 await seedDemo(url.toString(), { messages });
+// A 100-row copy: its backup is all fixed cost (start-up, connection, lease, manifest, exit).
+const tinyUrl = new URL(url);
+tinyUrl.pathname = '/tiny';
+psql('create database tiny');
+await seedDemo(tinyUrl.toString(), { messages: 100 });
 psql('vacuum analyze', 'bench');
 const dbSize = Number(psql('select pg_database_size(current_database())', 'bench'));
 console.log(`database: ${(dbSize / 1e6).toFixed(0)} MB`);
@@ -72,7 +79,8 @@ const recipient = await identityToRecipient(identity);
 const config = join(work, 'dbops.config.yaml');
 writeFileSync(
   config,
-  `targets:\n  bench:\n    engine: postgres\n    url: "${url}"\n  restore:\n    engine: postgres\n    url: "${pg.url}"\n` +
+  `targets:\n  bench:\n    engine: postgres\n    url: "${url}"\n  tiny:\n    engine: postgres\n    url: "${tinyUrl}"\n` +
+    `  restore:\n    engine: postgres\n    url: "${pg.url}"\n` +
     `defaultTarget: bench\nrepositories:\n  local:\n    type: local\n    path: ${join(work, 'repo')}\n` +
     `  s3:\n    type: s3\n    bucket: bench\n    endpoint: http://127.0.0.1:${s3port}\n    accessKeyId: S3RVER\n    secretAccessKey: S3RVER\n` +
     `defaultRepository: local\nencryption:\n  recipients: [${recipient}]\n  identityFile: ${join(work, 'key.txt')}\n  enabled: false\n`,
@@ -195,6 +203,17 @@ for (let round = 0; round < runs; round++) {
   );
 }
 
+// dbops's fixed cost, apart from the dump: the 100-row database, interleaved, many rounds (each
+// run takes ~0.05-0.25 s, so the machine's drift hardly moves the difference).
+const fixedRounds = 3 * runs;
+const fixed = { ref: [], ours: [] };
+for (let round = 0; round < fixedRounds; round++) {
+  fixed.ref.push(
+    await measureOnce('tiny reference', `${pgDump} -Fc -Z0 tiny | zstd -1 -q -T0 > tiny.dump.zst`),
+  );
+  fixed.ours.push(await measureOnce('tiny dbops', `${dbops} -f json backup run --target tiny --no-encrypt`));
+}
+
 const pgbackrest =
   spawnSync('sh', ['-c', 'command -v pgbackrest'], { encoding: 'utf8' }).stdout.trim() !== '';
 const best = (list) => list.reduce((a, b) => (b.s < a.s ? b : a));
@@ -238,6 +257,13 @@ console.log(
   `dbops default / plain pg_dump -Fc: ${(median(results.ours.map((m) => m.s)) / plain.s).toFixed(2)}×`,
 );
 console.log(`dbops restore --jobs 2 / pg_restore -j 2: ${restoreRatio.toFixed(2)}× (target ≤ 1.10×)`);
+const fixedRef = median(fixed.ref.map((m) => m.s));
+const fixedOurs = median(fixed.ours.map((m) => m.s));
+console.log(
+  `dbops's fixed cost (100-row database, median of ${fixedRounds}): ${(fixedOurs * 1000).toFixed(0)} ms against ` +
+    `${(fixedRef * 1000).toFixed(0)} ms for the reference: +${((fixedOurs - fixedRef) * 1000).toFixed(0)} ms, ` +
+    `${(((fixedOurs - fixedRef) / median(results.ref.map((m) => m.s))) * 100).toFixed(1)} % of the large reference`,
+);
 console.log(`peak RSS of dbops runs: ${maxRss.toFixed(0)} MB (target ≤ 200 MB)`);
 console.log(
   pgbackrest
