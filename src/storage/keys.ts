@@ -73,6 +73,14 @@ export function validatePrefix(prefix: string): string {
   return prefix;
 }
 
+/**
+ * The `startAfter` that skips everything under `<folder>/`: every such key sorts before
+ * `<folder>0` ('0' follows '/').
+ */
+export function pastFolder(folder: string): string {
+  return `${folder}0`;
+}
+
 /** Joins key segments with `/`, validating the result. */
 export function joinKey(...segments: string[]): string {
   return validateKey(segments.filter((s) => s !== '').join('/'));

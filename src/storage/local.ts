@@ -20,7 +20,14 @@ import type { LocalRepositoryConfig } from '../config/schema.js';
 import { DbopsError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { ObjectExistsError, ObjectNotFoundError, RepositoryError, type StorageErrorCode } from './errors.js';
-import { SIDECAR_SUFFIX, TEMP_SUFFIX, validateKey, validateMetadata, validatePrefix } from './keys.js';
+import {
+  pastFolder,
+  SIDECAR_SUFFIX,
+  TEMP_SUFFIX,
+  validateKey,
+  validateMetadata,
+  validatePrefix,
+} from './keys.js';
 import type {
   DeleteOptions,
   FileSink,
@@ -591,9 +598,8 @@ export class LocalRepository implements Repository {
     for (const item of items) {
       if (item.isDir) {
         const childPrefix = `${item.key}/`;
-        // Every key below `d/` sorts before `d0` ('0' follows '/'): skip the directory whole when
-        // startAfter is at or past that.
-        if (after && Buffer.compare(Buffer.from(`${item.key}0`, 'utf8'), after) <= 0) continue;
+        // Skipped whole when startAfter is at or past every key below it.
+        if (after && Buffer.compare(Buffer.from(pastFolder(item.key), 'utf8'), after) <= 0) continue;
         if (childPrefix.startsWith(prefix) || prefix.startsWith(childPrefix))
           yield* this.walk(item.key, prefix, after);
         continue;

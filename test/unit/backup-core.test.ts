@@ -63,6 +63,16 @@ function sampleManifest(over: Partial<BackupManifest> = {}): BackupManifest {
   };
 }
 
+/** A local repository in a temp directory, removed afterwards. */
+async function withLocalRepo(name: string, fn: (repo: LocalRepository) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), `dbops-${name}-`));
+  try {
+    await fn(new LocalRepository('t', { path: dir }));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('backup ids', () => {
   it('sort by time and carry it', () => {
     const a = newBackupId(new Date('2024-05-02T03:15:00.123Z'), 'abcdef');
@@ -125,9 +135,7 @@ describe('manifest', () => {
     );
   });
   it('is written once and read back from a repository', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dbops-manifest-'));
-    try {
-      const repo = new LocalRepository('t', { path: dir });
+    await withLocalRepo('manifest', async (repo) => {
       const m = sampleManifest();
       expect(await readManifest(repo, 'main', m.id)).toBeUndefined();
       await writeManifest(repo, m);
@@ -135,17 +143,13 @@ describe('manifest', () => {
       await expect(writeManifest(repo, m)).rejects.toThrow(/already exists/);
       await writeManifest(repo, { ...m, labels: {} }, { replace: true });
       expect((await readManifest(repo, 'main', m.id))!.labels).toEqual({});
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe('finding a backup by id', () => {
   it("reads that backup's manifest only, and says why another id is not there", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dbops-find-'));
-    try {
-      const repo = new LocalRepository('t', { path: dir });
+    await withLocalRepo('find', async (repo) => {
       const put = (key: string, text: string) => repo.put(key, Buffer.from(text));
       const wanted = sampleManifest({ id: '20240503T031500Z-aaaaaa' });
       await writeManifest(repo, wanted);
@@ -170,17 +174,13 @@ describe('finding a backup by id', () => {
       await expect(findBackup(repo, both.id)).rejects.toThrow(/several targets: main, other/);
       expect((await findBackup(repo, both.id, 'other')).target).toBe('other');
       await expect(findBackup(repo, '20240505T031500Z-cccccc')).rejects.toThrow(/not valid JSON/);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
 describe('catalogue listing', () => {
   it("visits every target's backups and skips the rest of its tree (its WAL)", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dbops-catalogue-'));
-    try {
-      const repo = new LocalRepository('t', { path: dir });
+    await withLocalRepo('catalogue', async (repo) => {
       const one = sampleManifest({ id: '20240503T031500Z-aaaaaa' });
       await writeManifest(repo, one);
       await writeManifest(repo, { ...one, target: { ...one.target, name: 'other' } });
@@ -209,9 +209,7 @@ describe('catalogue listing', () => {
       listed = 0;
       expect((await findBackup(counting, one.id, 'other')).target).toBe('other');
       expect(listed).toBeLessThan(5);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 

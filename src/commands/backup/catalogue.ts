@@ -1,5 +1,6 @@
 import { ConfigError } from '../../errors.js';
 import { isNotFound } from '../../storage/errors.js';
+import { pastFolder } from '../../storage/keys.js';
 import type { ObjectInfo, Repository } from '../../storage/repository.js';
 import { backupIdTime, isBackupId } from './ids.js';
 import {
@@ -80,8 +81,7 @@ async function* backupObjects(repo: Repository, target?: string, id?: string): A
       // not a name a target can have: nothing of dbops's is under it
     }
     if (folder !== undefined) yield* repo.list(folder);
-    // Every key under `<next>/` sorts before `<next>0` ('0' follows '/').
-    startAfter = `${next}0`;
+    startAfter = pastFolder(next);
   }
 }
 
