@@ -1,17 +1,17 @@
-import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { json, runDbops } from '../support/cli.js';
 import { freePort } from '../support/ports.js';
+import { tempDir } from '../support/temp-dir.js';
 
 let dir: string;
 const pgUrl = () => inject('pgUrl');
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'dbops-cli-'));
+  dir = await tempDir('dbops-cli-');
 });
 
 async function writeConfig(name: string, text: string): Promise<string> {
@@ -155,7 +155,7 @@ describe('doctor', () => {
   });
 
   it('missing pg_dump: exit 4 with an install hint', async () => {
-    const empty = await mkdtemp(join(tmpdir(), 'dbops-nobin-'));
+    const empty = await tempDir('dbops-nobin-');
     const r = await runDbops(['doctor', '--url', pgUrl()], { cwd: dir, env: { DBOPS_PG_BINDIR: empty } });
     expect(r.exitCode).toBe(4);
     expect(r.stdout).toMatch(/pg_dump not found/);
@@ -163,7 +163,7 @@ describe('doctor', () => {
   });
 
   it('pg_dump older than the server: exit 4 naming both versions', async () => {
-    const old = await mkdtemp(join(tmpdir(), 'dbops-oldbin-'));
+    const old = await tempDir('dbops-oldbin-');
     for (const tool of ['pg_dump', 'pg_restore', 'psql', 'pg_basebackup']) {
       await writeFile(join(old, tool), `#!/bin/sh\necho "${tool} (PostgreSQL) 12.22"\n`);
       await chmod(join(old, tool), 0o755);

@@ -1,6 +1,5 @@
 import { execa } from 'execa';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { DBOPS_BIN, json, runDbops } from '../support/cli.js';
 import { createDatabase } from '../support/pg.js';
+import { tempDir } from '../support/temp-dir.js';
 
 /**
  * `dbops retention` against the shared PostgreSQL cluster, through the built CLI. The large test
@@ -23,7 +23,7 @@ beforeAll(async () => {
   db = await createDatabase(inject('pgUrl'));
   client = new pg.Client({ connectionString: db.url });
   await client.connect();
-  dir = await mkdtemp(join(tmpdir(), 'dbops-retention-'));
+  dir = await tempDir('dbops-retention-');
 });
 
 afterAll(async () => {

@@ -1,6 +1,5 @@
 import { execa } from 'execa';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -15,6 +14,7 @@ import { Scheduler, type RunLine } from '../../src/commands/schedule/scheduler.j
 import { MemoryStateStore } from '../../src/commands/schedule/state.js';
 import { DBOPS_BIN, runDbops } from '../support/cli.js';
 import { createDatabase } from '../support/pg.js';
+import { tempDir } from '../support/temp-dir.js';
 
 let db: { name: string; url: string; drop(): Promise<void> };
 let client: pg.Client;
@@ -24,7 +24,7 @@ beforeAll(async () => {
   db = await createDatabase(inject('pgUrl'));
   client = new pg.Client({ connectionString: db.url });
   await client.connect();
-  dir = await mkdtemp(join(tmpdir(), 'dbops-schedule-'));
+  dir = await tempDir('dbops-schedule-');
 });
 
 afterAll(async () => {

@@ -1,19 +1,19 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { ZstdLanes } from '../../src/commands/wal/zstd-lanes.js';
 import { ToolError } from '../../src/errors.js';
 import { findZstdBinary } from '../../src/streams/index.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const zstd = findZstdBinary();
 
 describe.skipIf(!zstd)('zstd lanes (the background worker compresses through long-lived shells)', () => {
   it('compresses files concurrently, reports a failure, and keeps working after it', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'dbops-lanes-'));
+    const dir = await tempDir('dbops-lanes-');
     const inputs = await Promise.all(
       [0, 1, 2, 3, 4].map(async (i) => {
         const data = Buffer.concat([Buffer.alloc(200_000, i), randomBytes(1000)]);

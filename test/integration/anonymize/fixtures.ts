@@ -1,6 +1,7 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
+import { tempDir } from '../../support/temp-dir.js';
 
 /** The anonymize section for the seeded chat schema, shared by the anonymize integration tests. */
 export const CHAT_ANONYMIZE_YAML = `
@@ -59,7 +60,7 @@ anonymize:
 `;
 
 export async function writeConfig(yaml: string): Promise<{ dir: string; path: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'dbops-anon-'));
+  const dir = await tempDir('dbops-anon-');
   const path = join(dir, 'dbops.config.yaml');
   await writeFile(path, yaml);
   return { dir, path };
