@@ -165,7 +165,10 @@ const variants = [
 ];
 const results = Object.fromEntries(variants.map((v) => [v.key, []]));
 for (let round = 0; round < runs; round++) {
-  for (const v of variants) {
+  // Each round starts one variant further on, so no variant always follows the same other one
+  // (what a run leaves behind, the files it replaced say, would otherwise weigh on one variant).
+  const order = variants.map((_, i) => variants[(i + round) % variants.length]);
+  for (const v of order) {
     const m = await measureOnce(v.label, v.shell);
     results[v.key].push({
       ...m,
