@@ -205,8 +205,11 @@ describe('backup failure modes', () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
         // Inside a transaction pg_stat_activity keeps its first snapshot unless cleared.
         await c.query('select pg_stat_clear_snapshot()');
+        // Blocked on the lock, not between two of pg_dump's LOCK TABLEs (then its session idles in
+        // its transaction, and a test ending idle sessions would end pg_dump's too).
         const waiting = await c.query(
-          `select 1 from pg_stat_activity where datname = current_database() and query ilike 'lock table%'`,
+          `select 1 from pg_stat_activity where datname = current_database() and query ilike 'lock table%'
+             and state = 'active' and wait_event_type = 'Lock'`,
         );
         if (waiting.rowCount !== 0) break;
       }
