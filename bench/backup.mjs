@@ -165,8 +165,8 @@ const variants = [
 ];
 const results = Object.fromEntries(variants.map((v) => [v.key, []]));
 for (let round = 0; round < runs; round++) {
-  // Each round starts one variant further on, so no variant always follows the same other one
-  // (what a run leaves behind, the files it replaced say, would otherwise weigh on one variant).
+  // Each round starts one variant further on: across the rounds dbops and the reference it is
+  // compared with run in both orders and at different distances, not always two runs apart.
   const order = variants.map((_, i) => variants[(i + round) % variants.length]);
   for (const v of order) {
     const m = await measureOnce(v.label, v.shell);

@@ -1,7 +1,6 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
 import { findBackup, scanCatalogue } from '../../src/commands/backup/catalogue.js';
 import { backupIdTime, isBackupId, newBackupId } from '../../src/commands/backup/ids.js';
@@ -27,6 +26,7 @@ import { nextKeyGeneration } from '../../src/commands/backup/run-rekey.js';
 import { parseZstdRawBytes } from '../../src/commands/backup/store-piped.js';
 import { resolveEncryptOptions } from '../../src/commands/backup/encryption.js';
 import { LocalRepository } from '../../src/storage/local.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const sha = (c: string) => c.repeat(64);
 
@@ -63,14 +63,9 @@ function sampleManifest(over: Partial<BackupManifest> = {}): BackupManifest {
   };
 }
 
-/** A local repository in a temp directory, removed afterwards. */
+/** A local repository in a temp directory (removed after this file's tests). */
 async function withLocalRepo(name: string, fn: (repo: LocalRepository) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), `dbops-${name}-`));
-  try {
-    await fn(new LocalRepository('t', { path: dir }));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  await fn(new LocalRepository('t', { path: await tempDir(`dbops-${name}-`) }));
 }
 
 describe('backup ids', () => {
@@ -276,14 +271,9 @@ describe('tool command lines', () => {
     ]);
     expect(mongorestoreArgs({ configFile: 'c', oplogReplay: false, drop: true })).toContain('--drop');
     expect(mongoToolConfigYaml(uri)).toBe(`uri: "${uri}"\n`);
-    const dir = await mkdtemp(join(tmpdir(), 'dbops-mongo-'));
-    try {
-      const file = await writeMongoToolConfig(dir, uri);
-      expect((await stat(file)).mode & 0o777).toBe(0o600);
-      expect(await readFile(file, 'utf8')).toContain('s3cret');
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const file = await writeMongoToolConfig(await tempDir('dbops-mongo-'), uri);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(await readFile(file, 'utf8')).toContain('s3cret');
   });
 });
 
@@ -336,10 +326,9 @@ describe('writer lease', () => {
   let dir: string;
   let repo: LocalRepository;
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'dbops-lease-'));
+    dir = await tempDir('dbops-lease-');
     repo = new LocalRepository('t', { path: join(dir, 'repo') });
   });
-  afterAll(() => rm(dir, { recursive: true, force: true }));
   const opts = () => ({ command: 'test', hostLockDir: join(dir, 'locks') });
 
   it('admits one writer at a time and releases afterwards', async () => {
