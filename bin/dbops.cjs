@@ -23,6 +23,15 @@ function exitIfDrained() {
   if (!process.stdout.writableLength && !process.stderr.writableLength) process.exit();
 }
 
+// A reader that went away (`dbops backup list | head -1`) is not the command's failure: what it
+// would still print is dropped, the command finishes its work (a backup in progress completes),
+// and no stack trace lands in the log.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 async function run() {
   if (process.argv.includes('wal')) {
     // A segment the background worker already archived: answered from a few KB of code.

@@ -1,9 +1,10 @@
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import { json, runDbops } from '../support/cli.js';
+import { DBOPS_BIN, json, runDbops } from '../support/cli.js';
 import { freePort } from '../support/ports.js';
 import { tempDir } from '../support/temp-dir.js';
 
@@ -39,6 +40,19 @@ describe('program', () => {
     expect(h.stdout).toContain('doctor');
     expect(h.stdout).toContain('sandbox');
     expect(h.stdout).toContain('Exit codes');
+  });
+
+  it('output into a pipe whose reader left (`| head`): no stack trace, the exit code of the command', async () => {
+    // `true` exits before Node has started, so the first write meets a closed pipe (EPIPE).
+    const r = await execa(
+      'bash',
+      ['-c', `"${process.execPath}" "${DBOPS_BIN}" --help | true; echo "rc=\${PIPESTATUS[0]}"`],
+      {
+        reject: false,
+      },
+    );
+    expect(r.stdout.trim()).toBe('rc=0');
+    expect(r.stderr).toBe('');
   });
 
   it('exits 2 on an unknown option or command', async () => {

@@ -3,9 +3,11 @@ import { open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import { DBOPS_BIN } from '../../support/cli.js';
+import { DBOPS_BIN, runDbops } from '../../support/cli.js';
+import { withClient } from '../../support/pg.js';
+import { tempDir } from '../../support/temp-dir.js';
 import { generateIdentity } from '../../../src/streams/encrypt.js';
 import { backupWorld, databaseExists, expectExit, json, type BackupWorld } from './helpers.js';
 
@@ -93,6 +95,64 @@ describe('backup failure modes', () => {
     expect(restore.exitCode).toBe(1);
     expect(restore.stderr).toContain(`${object.key} is damaged`);
     expect(await databaseExists(database)).toBe(false);
+  });
+
+  it('restore --jobs into a database the role may not create: the server says why, nothing left', async () => {
+    const { id } = json<{ id: string }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--no-encrypt']), 0),
+    );
+    // CREATE DATABASE runs while the archive is spooled: its refusal must stop the spool and be
+    // what the operator reads, with no database and no spool left behind.
+    const role = `nocreate_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    await withClient(inject('pgUrl'), (c) => c.query(`create role ${role} login password '${password}'`));
+    try {
+      const url = new URL(inject('pgUrl'));
+      url.username = role;
+      url.password = password;
+      const config = join(w.dir, 'nocreate.yaml');
+      const base = await readFile(w.configFile, 'utf8');
+      await writeFile(
+        config,
+        base.replace(
+          'targets:\n',
+          `targets:\n  weak:\n    engine: postgres\n    url: ${JSON.stringify(url.toString())}\n`,
+        ),
+        { mode: 0o600 },
+      );
+      const tmp = await tempDir('dbops-spool-');
+      const database = `nocreate_${randomBytes(4).toString('hex')}`;
+      const restore = await runDbops(
+        [
+          '--config',
+          config,
+          '--target',
+          'main',
+          'restore',
+          'run',
+          id,
+          '--to-target',
+          'weak',
+          '--database',
+          database,
+          '--create',
+          '--jobs',
+          '2',
+        ],
+        { cwd: w.dir, env: { TMPDIR: tmp } },
+      );
+      expect(restore.exitCode).toBe(2);
+      expect(restore.stderr).toContain(
+        `cannot create database ${database} on postgresql://${role}:****@127.0.0.1:${url.port}/postgres: permission denied to create database`,
+      );
+      expect(restore.stderr).toMatch(/hint: grant the role CREATEDB/);
+      expect(restore.stderr).not.toContain(password);
+      expect(await databaseExists(database)).toBe(false);
+      // Only the per-user cache of tool versions (dbops-<uid>), no spool directory.
+      expect((await readdir(tmp)).filter((e) => e.startsWith('dbops-restore-'))).toEqual([]);
+    } finally {
+      await withClient(inject('pgUrl'), (c) => c.query(`drop role if exists ${role}`));
+    }
   });
 
   it('wrong age identity: clear error, exit 2, nothing restored', async () => {

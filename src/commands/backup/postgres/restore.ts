@@ -56,6 +56,11 @@ export interface PostgresRestoreOptions {
    * spooled and verified.
    */
   newDatabase?: boolean;
+  /**
+   * Settles once the database to restore into exists: it may still be being created while the
+   * archive is read and spooled. No pg_restore starts before it.
+   */
+  databaseReady?: Promise<unknown>;
 }
 
 export interface PostgresRestoreResult {
@@ -93,6 +98,7 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
     const filtered = o.schemas.length > 0 || o.tables.length > 0;
     if (format === 'custom' && o.jobs <= 1 && !filtered) {
       const args = pgRestoreArgs({ ...base, singleTransaction: true });
+      await o.databaseReady;
       const { startTool } = await import('../../../tools/run-tool.js');
       const child = startTool('pg_restore', tool.path, args, {
         env: o.env,
@@ -133,7 +139,7 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
             singleTransaction: true,
             sections: ['pre-data'],
           });
-          preData = writeFile(file, toc, { mode: 0o600 }).then(() =>
+          preData = Promise.all([writeFile(file, toc, { mode: 0o600 }), o.databaseReady]).then(() =>
             spawnTool('pg_restore', tool.path, args, {
               env: o.env,
               stdio: ['ignore', 'ignore'],
@@ -187,6 +193,7 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
           singleTransaction,
           ...(preData ? { sections: ['data', 'post-data'] as const } : {}),
         });
+        await o.databaseReady;
         await spawnTool('pg_restore', tool.path, args, {
           env: o.env,
           stdio: ['ignore', 'ignore'],

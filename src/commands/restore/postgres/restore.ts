@@ -57,6 +57,19 @@ const USER_OBJECTS_SQL = `
   join pg_catalog.pg_namespace n on n.oid = c.relnamespace
   where n.nspname <> 'information_schema' and n.nspname !~ '^pg_'`;
 
+/** CREATE DATABASE refused for a reason the operator can act on: say which database, where, and what to do. */
+function createDatabaseError(database: string, where: string, err: unknown): unknown {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (code !== '42501' && code !== '42P04') return err;
+  return new ConfigError(`cannot create database ${database} on ${where}: ${(err as Error).message}`, {
+    hint:
+      code === '42501'
+        ? 'grant the role CREATEDB, or create the database beforehand and restore into it with --database NAME'
+        : 'another session created it meanwhile; restore into a new name with --database NAME --create',
+    cause: err,
+  });
+}
+
 /**
  * Restores a pg_dump backup into a database of `target`. Safe by default: into a new database
  * (created here, and dropped again if the restore fails), refusing a non-empty one unless --clean is
@@ -126,7 +139,20 @@ export async function restorePostgresRun(o: PostgresRestoreRunOptions): Promise<
         );
       // A wrong key must fail before a database is created.
       await checkCanDecrypt(o.repo, object, o.read);
-      if (!exists) await pg.query(`create database ${quoteIdent(database)}`);
+      // The new database is made while the archive is read (CREATE DATABASE copies template1: ~45
+      // ms); no pg_restore starts before it exists, and its failure stops the reading.
+      const creation = new AbortController();
+      const creating = exists
+        ? Promise.resolve()
+        : pg.query(`create database ${quoteIdent(database)}`).then(
+            () => undefined,
+            (err: unknown) => {
+              const e = createDatabaseError(database, pg.where, err);
+              creation.abort(e);
+              throw e;
+            },
+          );
+      creating.catch(() => {});
       try {
         const r = await restorePostgresArchive({
           repo: o.repo,
@@ -140,9 +166,10 @@ export async function restorePostgresRun(o: PostgresRestoreRunOptions): Promise<
           noOwner: o.noOwner,
           schemas: o.schemas,
           tables: o.tables,
-          signal: o.signal,
+          signal: AbortSignal.any([o.signal, creation.signal]),
           progress: o.progress,
           newDatabase: !exists,
+          databaseReady: creating,
           ...(o.tempRoot ? { tempRoot: o.tempRoot } : {}),
         });
         return {
@@ -156,6 +183,9 @@ export async function restorePostgresRun(o: PostgresRestoreRunOptions): Promise<
           rawBytes: r.rawBytes,
         };
       } catch (err) {
+        // Not created: nothing to drop (and a database of that name made meanwhile is not ours).
+        if (creation.signal.aborted) throw creation.signal.reason;
+        await creating;
         if (!exists) {
           // We made it, it holds nothing trustworthy: leave no half-restored database behind.
           await pg
