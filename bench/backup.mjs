@@ -2,6 +2,7 @@
 // Backup/restore throughput against the floor (issue 3). Run after `npm run build`:
 //   node bench/backup.mjs            (MESSAGES=3000000 ≈ 800 MB database; default)
 //   MESSAGES=750000 node bench/backup.mjs   (≈ 200 MB)
+//   RUNS=5 RESTORE_RUNS=10 (the defaults: rounds of the dumps, of the restores)
 // Prints wall time, output size, peak RSS, and ratios: dbops default vs `pg_dump -Fc -Z0 | zstd -1`
 // (target ≤ 1.15×), with encryption (≤ 1.3×), restore --jobs 2 vs pg_restore -j 2 (≤ 1.10×),
 // peak RSS ≤ 200 MB; for information, dbops vs the reference run with `stdbuf -o1M` as dbops runs
@@ -192,11 +193,16 @@ const fresh = (db) => {
 };
 const id = results.ours[0].id;
 const restores = { plain: [], ours: [] };
-for (let round = 0; round < runs; round++) {
+// A restore takes ~7 s and two of the same vary by ±0.4 s here: twice the rounds of the dumps
+// (RESTORE_RUNS), and every other round dbops first, so neither always follows the other.
+const restoreRuns = Math.max(1, Number(process.env.RESTORE_RUNS ?? 2 * runs));
+const restorePlain = async () => {
   fresh('r1');
   restores.plain.push(
     await measureOnce('pg_restore -j 2 (plain -Fc file)', `${pgRestore} -j 2 -d r1 plain.dump`),
   );
+};
+const restoreOurs = async () => {
   fresh();
   restores.ours.push(
     await measureOnce(
@@ -204,6 +210,15 @@ for (let round = 0; round < runs; round++) {
       `${dbops} -f json restore run ${id} --to-target restore --database r2 --create --jobs 2`,
     ),
   );
+};
+for (let round = 0; round < restoreRuns; round++) {
+  if (round % 2 === 0) {
+    await restorePlain();
+    await restoreOurs();
+  } else {
+    await restoreOurs();
+    await restorePlain();
+  }
 }
 
 // dbops's fixed cost, apart from the dump: the 100-row database, interleaved, many rounds (each
@@ -247,6 +262,9 @@ console.log(
   `\nper round (s): reference ${results.ref.map((m) => m.s.toFixed(2)).join(' ')}; dbops ${results.ours.map((m) => m.s.toFixed(2)).join(' ')}`,
 );
 console.log(
+  `per restore round (s): pg_restore ${restores.plain.map((m) => m.s.toFixed(2)).join(' ')}; dbops ${restores.ours.map((m) => m.s.toFixed(2)).join(' ')}`,
+);
+console.log(
   `dbops default / zstd reference: ${ratio(results.ours, results.ref).toFixed(2)}× (target ≤ 1.15×)`,
 );
 console.log(
@@ -259,7 +277,9 @@ console.log(
 console.log(
   `dbops default / plain pg_dump -Fc: ${(median(results.ours.map((m) => m.s)) / plain.s).toFixed(2)}×`,
 );
-console.log(`dbops restore --jobs 2 / pg_restore -j 2: ${restoreRatio.toFixed(2)}× (target ≤ 1.10×)`);
+console.log(
+  `dbops restore --jobs 2 / pg_restore -j 2: ${restoreRatio.toFixed(2)}× (target ≤ 1.10×, median of ${restoreRuns} rounds)`,
+);
 const fixedRef = median(fixed.ref.map((m) => m.s));
 const fixedOurs = median(fixed.ours.map((m) => m.s));
 console.log(
