@@ -183,8 +183,8 @@ export async function restorePostgresRun(o: PostgresRestoreRunOptions): Promise<
           rawBytes: r.rawBytes,
         };
       } catch (err) {
-        // Not created: nothing to drop (and a database of that name made meanwhile is not ours).
-        if (creation.signal.aborted) throw creation.signal.reason;
+        // A failed CREATE DATABASE is the error to report, and leaves nothing to drop (a database
+        // of that name made meanwhile is not ours).
         await creating;
         if (!exists) {
           // We made it, it holds nothing trustworthy: leave no half-restored database behind.
