@@ -6,8 +6,8 @@ export type ReadAt = (buffer: Uint8Array, position: number) => Promise<number>;
 export interface FollowOptions {
   /** Settles when the writer has finished (either way): then the rest is read and the walk ends. */
   writerDone: Promise<unknown>;
-  /** Each chunk in order; the buffer is reused after the call returns. */
-  onChunk: (chunk: Uint8Array) => void;
+  /** Each chunk in order; the buffer is reused after the call returns (or its promise settles). */
+  onChunk: (chunk: Uint8Array) => void | Promise<void>;
   signal?: AbortSignal;
   /** Read size; large reads of the page cache cost far less CPU than a pipe's 64 KiB chunks. */
   chunkSize?: number;
@@ -38,7 +38,8 @@ export async function followFile(read: ReadAt, o: FollowOptions): Promise<number
     const last = finished;
     const n = await read(buffer, position);
     if (n > 0) {
-      o.onChunk(buffer.subarray(0, n));
+      const taken = o.onChunk(buffer.subarray(0, n));
+      if (taken) await taken;
       position += n;
       continue;
     }

@@ -86,7 +86,7 @@ describe('LocalRepository', () => {
         const hash = createHash('sha256');
         const n = await followFile(sink.read, {
           writerDone: exited,
-          onChunk: (chunk) => hash.update(chunk),
+          onChunk: (chunk) => void hash.update(chunk),
           chunkSize: 64 * 1024,
           pollMs: 5,
         });

@@ -132,7 +132,10 @@ export function register(program: Command): void {
                 'database',
                 r.created ? 'new (created)' : r.clean ? 'existing (objects replaced)' : 'existing (empty)',
               ],
-              ['mode', `${r.mode}${r.singleTransaction ? ', single transaction' : ''}`],
+              [
+                'mode',
+                `${r.mode}${r.singleTransaction ? ', single transaction' : ''}${r.earlyTable ? `, ${r.earlyTable} restored while spooling` : ''}`,
+              ],
               ['command', `${r.engine === 'postgres' ? 'pg_restore' : 'mongorestore'} ${r.args.join(' ')}`],
               ['stored size', formatBytes(r.storedBytes)],
               ['raw size', formatBytes(r.rawBytes)],

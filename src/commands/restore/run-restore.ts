@@ -46,6 +46,8 @@ export interface RestoreRunResult {
   mode: string;
   singleTransaction: boolean;
   args: string[];
+  /** `schema.table` whose data was restored while the archive was still being spooled. */
+  earlyTable?: string;
   storedBytes: number;
   rawBytes: number;
   durationMs: number;

@@ -31,6 +31,19 @@ async function dumpsOf(database: string): Promise<string[]> {
   return pids;
 }
 
+/** Damages one byte of a stored object in place. */
+async function flipByte(file: string, at: number, mask: number): Promise<void> {
+  const fh = await open(file, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, at);
+    b[0] = b[0]! ^ mask;
+    await fh.write(b, 0, 1, at);
+  } finally {
+    await fh.close();
+  }
+}
+
 describe('backup failure modes', () => {
   let w: BackupWorld;
   beforeAll(async () => {
@@ -48,13 +61,7 @@ describe('backup failure modes', () => {
     const object = info.manifest.objects[0]!;
     const file = join(w.dir, 'repo', ...object.key.split('/'));
     // Flip a byte in the middle: no compression or encryption layer can catch it, only the checksum.
-    const fh = await open(file, 'r+');
-    const at = Math.floor(object.stored.size / 2);
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, at);
-    b[0] = b[0]! ^ 0xff;
-    await fh.write(b, 0, 1, at);
-    await fh.close();
+    await flipByte(file, Math.floor(object.stored.size / 2), 0xff);
 
     const verify = await w.dbops(['backup', 'verify', id]);
     expect(verify.exitCode).toBe(1);
@@ -73,29 +80,38 @@ describe('backup failure modes', () => {
     expect(list.backups.find((x) => x.id === id)?.status).toBe('verify-failed');
   });
 
-  it('restore --jobs of a damaged zstd backup: exit 1 naming the object, the new database dropped', async () => {
-    const { id } = json<{ id: string }>(
-      expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--no-encrypt']), 0),
-    );
-    const info = json<{ manifest: { objects: { key: string; stored: { size: number } }[] } }>(
-      await w.dbops(['-f', 'json', 'backup', 'info', id]),
-    );
-    const object = info.manifest.objects[0]!;
-    const file = join(w.dir, 'repo', ...object.key.split('/'));
-    // Early in the zstd stream: the table of contents (what the schema is made from while the
-    // rest spools) decompresses from these bytes.
-    const fh = await open(file, 'r+');
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, 200);
-    b[0] = b[0]! ^ 0x5a;
-    await fh.write(b, 0, 1, 200);
-    await fh.close();
-    const database = `flipj_${randomBytes(4).toString('hex')}`;
-    const restore = await w.dbops(['restore', 'run', id, '--database', database, '--create', '--jobs', '2']);
-    expect(restore.exitCode).toBe(1);
-    expect(restore.stderr).toContain(`${object.key} is damaged`);
-    expect(await databaseExists(database)).toBe(false);
-  });
+  it.each([
+    // The table of contents decompresses from these bytes: the schema is made from it while the
+    // rest spools.
+    ['in its table of contents', () => 200, {}],
+    // Inside messages' data: the table restored while spooling (before the checksums are known)
+    // reads these bytes.
+    [
+      'inside the table restored while spooling',
+      (size: number) => Math.floor(size * 0.6),
+      { DBOPS_EARLY_TABLE_MIN_BYTES: '0' },
+    ],
+  ])(
+    'restore --jobs of a zstd backup damaged %s: exit 1 naming the object, the new database dropped',
+    async (_where, at, env) => {
+      const { id } = json<{ id: string }>(
+        expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--no-encrypt']), 0),
+      );
+      const info = json<{ manifest: { objects: { key: string; stored: { size: number } }[] } }>(
+        await w.dbops(['-f', 'json', 'backup', 'info', id]),
+      );
+      const object = info.manifest.objects[0]!;
+      await flipByte(join(w.dir, 'repo', ...object.key.split('/')), at(object.stored.size), 0x5a);
+      const database = `flipj_${randomBytes(4).toString('hex')}`;
+      const restore = await w.dbops(
+        ['restore', 'run', id, '--database', database, '--create', '--jobs', '2'],
+        env,
+      );
+      expect(restore.exitCode).toBe(1);
+      expect(restore.stderr).toContain(`${object.key} is damaged`);
+      expect(await databaseExists(database)).toBe(false);
+    },
+  );
 
   it('restore --jobs into a database the role may not create: the server says why, nothing left', async () => {
     const { id } = json<{ id: string }>(

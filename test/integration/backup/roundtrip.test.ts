@@ -15,6 +15,7 @@ import {
   tableFingerprints,
   type BackupWorld,
 } from './helpers.js';
+import { withClient } from '../../support/pg.js';
 
 const exec = promisify(execFile);
 
@@ -34,23 +35,15 @@ describe('backup → restore round trips (PostgreSQL)', () => {
   });
 
   /** `restore run ID --database <new> --create --jobs 2`, its JSON result. */
-  async function restoreJobs(id: string, prefix: string) {
+  async function restoreJobs(id: string, prefix: string, env?: Record<string, string>, jobs = 2) {
     const database = `${prefix}_${randomBytes(4).toString('hex')}`;
     restored.push(database);
-    const res = json<{ mode: string; args: string[] }>(
+    const res = json<{ mode: string; args: string[]; earlyTable?: string }>(
       expectExit(
-        await w.dbops([
-          '-f',
-          'json',
-          'restore',
-          'run',
-          id,
-          '--database',
-          database,
-          '--create',
-          '--jobs',
-          '2',
-        ]),
+        await w.dbops(
+          ['-f', 'json', 'restore', 'run', id, '--database', database, '--create', '--jobs', String(jobs)],
+          env,
+        ),
         0,
       ),
     );
@@ -180,7 +173,6 @@ describe('backup → restore round trips (PostgreSQL)', () => {
   });
 
   it('restore --jobs into a new database (schema made while spooling) reproduces every kind of object', async () => {
-    const { withClient } = await import('../../support/pg.js');
     // One of each kind pg_restore puts in its own section or pass: a comment and privileges (pre-data
     // and the ACL pass), a function, trigger and view, a check constraint, a sequence past its
     // start (data), an index (post-data) and a large object (its metadata and its data).
@@ -210,6 +202,53 @@ describe('backup → restore round trips (PostgreSQL)', () => {
       await withClient(w.db.url, (c) =>
         c.query(
           `drop view sections_probe_view; drop table sections_probe; drop function sections_probe_touch();
+           select lo_unlink(oid) from pg_largeobject_metadata`,
+        ),
+      );
+    }
+  });
+
+  it('restore --jobs restores the largest table while spooling, then what depends on it', async () => {
+    // What waits for messages' data: its keys, indexes, trigger, privileges and a foreign key of
+    // another table into it; a view and a comment on it come with the schema before; a large
+    // object goes with the other tables.
+    const probe = `
+      create table reactions (message_id bigint not null references messages (id), emoji text not null);
+      insert into reactions select id, 'ok' from messages where id % 7 = 0;
+      create index reactions_message on reactions (message_id);
+      comment on table messages is 'early: it''s restored first';
+      grant select on messages to public;
+      create function messages_probe_touch() returns trigger language plpgsql as
+        $$ begin return new; end $$;
+      create trigger messages_probe before update on messages
+        for each row execute function messages_probe_touch();
+      create view messages_probe_view as select id from messages where id % 2 = 0;
+      create index messages_probe_body on messages (length(body));
+      select lo_from_bytea(0, decode(repeat('cd', 3000), 'hex'));`;
+    await withClient(w.db.url, (c) => c.query(probe));
+    try {
+      const schema = await schemaFingerprint(w.db.url);
+      const rows = await tableFingerprints(w.db.url);
+      const { id } = json<{ id: string }>(expectExit(await w.dbops(['-f', 'json', 'backup', 'run']), 0));
+      for (const jobs of [2, 3]) {
+        const { database, res } = await restoreJobs(id, 're', { DBOPS_EARLY_TABLE_MIN_BYTES: '0' }, jobs);
+        expect(res.earlyTable).toBe('public.messages');
+        expect(await schemaFingerprint(restoredUrl(database))).toEqual(schema);
+        expect(await tableFingerprints(restoredUrl(database))).toEqual(rows);
+      }
+      // Without row counts in the manifest there is no largest table to pick: one pg_restore -j.
+      const plain = json<{ id: string }>(
+        expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--no-row-counts']), 0),
+      );
+      const { database, res } = await restoreJobs(plain.id, 're', { DBOPS_EARLY_TABLE_MIN_BYTES: '0' });
+      expect(res.earlyTable).toBeUndefined();
+      expect(await tableFingerprints(restoredUrl(database))).toEqual(rows);
+    } finally {
+      await withClient(w.db.url, (c) =>
+        c.query(
+          `drop table reactions; drop view messages_probe_view; drop trigger messages_probe on messages;
+           drop function messages_probe_touch(); drop index messages_probe_body;
+           comment on table messages is null; revoke select on messages from public;
            select lo_unlink(oid) from pg_largeobject_metadata`,
         ),
       );

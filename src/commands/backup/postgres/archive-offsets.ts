@@ -28,10 +28,28 @@ interface TocSlot {
   state: number;
 }
 
+/** What pg_restore's `--list` shows of one TOC entry, and what it depends on. */
+export interface TocEntry {
+  dumpId: number;
+  /** `TABLE`, `TABLE DATA`, `INDEX`, `FK CONSTRAINT`, `ACL`, … */
+  desc: string;
+  /** 1 none (ACLs and comments: the section of the entry before), 2 pre-data, 3 data, 4 post-data. */
+  section: number;
+  namespace: string | null;
+  tag: string | null;
+  deps: number[];
+}
+
+export const SECTION_NONE = 1;
+export const SECTION_PRE_DATA = 2;
+export const SECTION_DATA = 3;
+export const SECTION_POST_DATA = 4;
+
 interface Parsed {
   intSize: number;
   offSize: number;
   slots: TocSlot[];
+  entries: TocEntry[];
   /** First byte after the TOC (where the data blocks start). */
   end: number;
 }
@@ -75,30 +93,33 @@ export function parseToc(buf: Buffer): Parsed {
   const count = int();
   if (count < 0 || count > 10_000_000) throw new Unexpected('odd TOC size');
   const slots: TocSlot[] = [];
+  const entries: TocEntry[] = [];
   for (let i = 0; i < count; i++) {
     const dumpId = int();
     int(); // had dumper
     str(); // table oid
     str(); // oid
-    str(); // tag
-    str(); // desc
-    int(); // section
+    const tag = str();
+    const desc = str() ?? '';
+    const section = int();
     str(); // defn
     str(); // drop statement
     str(); // copy statement
-    str(); // namespace
+    const namespace = str();
     str(); // tablespace
     if (version >= v(14)) str(); // table access method
     str(); // owner
     str(); // with oids
-    while (str() !== null); // dependencies
+    const deps: number[] = [];
+    for (let d = str(); d !== null; d = str()) deps.push(Number(d));
     const at = pos;
     const state = byte();
     for (let b = 0; b < offSize; b++) byte();
     if (state < 1 || state > 3) throw new Unexpected('odd data state');
     slots.push({ dumpId, at, state });
+    entries.push({ dumpId, desc, section, namespace, tag, deps });
   }
-  return { intSize, offSize, slots, end: pos };
+  return { intSize, offSize, slots, entries, end: pos };
 }
 
 type ScanState =
@@ -118,9 +139,9 @@ type ScanState =
 export class DataOffsetScanner {
   /**
    * @param onToc called once with the archive's header and TOC (offsets not set) as soon as they
-   *   have been scanned: enough for `pg_restore --section=pre-data`.
+   *   have been scanned: enough for `pg_restore --section=pre-data`. With the entries parsed.
    */
-  constructor(private readonly onToc?: (toc: Buffer) => void) {}
+  constructor(private readonly onToc?: (toc: Buffer, entries: TocEntry[]) => void) {}
   private head: Buffer[] = [];
   private headBytes = 0;
   private nextTry = 64 * 1024;
@@ -163,7 +184,7 @@ export class DataOffsetScanner {
     this.head = [];
     this.tocBytes = Buffer.from(head.subarray(0, this.parsed.end));
     // Not at the end: the caller has moved on by then (a small archive is restored as one).
-    if (!atEnd) this.onToc?.(Buffer.from(this.tocBytes));
+    if (!atEnd) this.onToc?.(Buffer.from(this.tocBytes), this.parsed.entries);
     for (const slot of this.parsed.slots)
       if (slot.state === K_OFFSET_POS_NOT_SET) this.pending.set(slot.dumpId, slot);
     if (this.pending.size === 0) {

@@ -44,6 +44,8 @@ export interface PgRestoreArgsOptions {
   tables?: string[];
   /** Only these sections (`--section`); all when absent. */
   sections?: PgRestoreSection[];
+  /** Only the entries of this `--use-list` file, in its order. */
+  useList?: string;
 }
 
 export type PgRestoreSection = 'pre-data' | 'data' | 'post-data';
@@ -62,6 +64,7 @@ export function pgRestoreArgs(o: PgRestoreArgsOptions): string[] {
   for (const s of o.schemas ?? []) args.push(`--schema=${s}`);
   for (const t of o.tables ?? []) args.push(`--table=${t}`);
   for (const s of o.sections ?? []) args.push(`--section=${s}`);
+  if (o.useList !== undefined) args.push(`--use-list=${o.useList}`);
   if (o.archive !== undefined) args.push(o.archive);
   return args;
 }

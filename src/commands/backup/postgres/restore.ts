@@ -14,7 +14,8 @@ import { HoldbackSink, readObject } from '../read-object.js';
 import { ensureTempSpace, tempSpaceError, withTempDir } from '../temp-dir.js';
 import { pgRestoreArgs, pgRestoreListArgs, type PostgresDumpFormat } from './commands.js';
 import { unpackInto } from './directory-tar.js';
-import { DataOffsetScanner, writeToc } from './archive-offsets.js';
+import { DataOffsetScanner, writeToc, type TocEntry } from './archive-offsets.js';
+import { planEarlyTable, restoreWhileSpooling, useListText, type EarlyTablePlan } from './early-table.js';
 import { directSpoolBinary, spoolThroughZstd } from './spool.js';
 
 /** The manifest's archive format for pg_restore, or an error for anything pg_restore cannot read. */
@@ -68,6 +69,8 @@ export interface PostgresRestoreResult {
   /** `stream` (custom, one job: straight into pg_restore), `spool-file` (custom, jobs) or `directory`. */
   mode: 'stream' | 'spool-file' | 'directory';
   singleTransaction: boolean;
+  /** `schema.table` whose data was restored while the archive was still being spooled. */
+  earlyTable?: string;
   storedBytes: number;
   rawBytes: number;
 }
@@ -131,7 +134,11 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
         // when its damage also made the schema step fail.
         const schemaFirst = o.newDatabase === true && !o.clean && !filtered;
         let preData: Promise<SpawnedTool> | undefined;
-        const startPreData = (toc: Buffer) => {
+        // The largest table's data, restored from the spool as it is written (early-table.ts).
+        let early: { plan: EarlyTablePlan; lists: string[]; tool: Promise<SpawnedTool> } | undefined;
+        let spoolEnded!: () => void;
+        const spoolDone = new Promise<void>((resolve) => (spoolEnded = resolve));
+        const startPreData = (toc: Buffer, entries: TocEntry[]) => {
           const file = join(tmp, 'toc.dump');
           const args = pgRestoreArgs({
             ...base,
@@ -147,6 +154,27 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
             }),
           );
           preData.catch(() => {});
+          const plan = planEarlyTable(entries, o.manifest.rowCounts?.tables, o.object.raw.size);
+          if (!plan) return;
+          const lists = ['early', 'rest', 'after'].map((n) => join(tmp, `${n}.list`));
+          const lanes = [plan.early, plan.rest, plan.after];
+          const earlyArgs = pgRestoreArgs({ ...base, useList: lists[0]! });
+          const listed = Promise.all(
+            lists.map((f, i) => writeFile(f, useListText(lanes[i]!), { mode: 0o600 })),
+          );
+          early = {
+            plan,
+            lists,
+            tool: Promise.all([listed, preData.then((c) => c.done)]).then(() =>
+              restoreWhileSpooling(tool.path, earlyArgs, {
+                env: o.env,
+                spool: archive,
+                writerDone: spoolDone,
+                signal: o.signal,
+              }),
+            ),
+          };
+          early.tool.catch(() => {});
         };
         // pg_restore -j schedules and seeks by data offsets: found while the spool is written.
         const offsets =
@@ -174,12 +202,22 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
             ? `free space there, point --temp-dir (or TMPDIR) at a larger filesystem, or restore with --jobs 1 (streamed, no temporary copy)`
             : undefined;
         await ensureTempSpace(tmp, o.object.raw.size, what, hint);
-        const read = await spool().catch(async (err: unknown) => {
-          await preData?.then((c) => (c.kill(), c.done)).catch(() => {});
-          throw tempSpaceError(err, tmp, `${what} (${Math.ceil(o.object.raw.size / 2 ** 20)} MiB)`, hint);
-        });
+        const stop = async (started: Promise<SpawnedTool> | undefined) =>
+          started?.then((c) => (c.kill(), c.done)).catch(() => {});
+        const read = await spool()
+          .finally(spoolEnded)
+          .catch(async (err: unknown) => {
+            await Promise.all([stop(preData), stop(early?.tool)]);
+            throw tempSpaceError(err, tmp, `${what} (${Math.ceil(o.object.raw.size / 2 ** 20)} MiB)`, hint);
+          });
         // The spool is verified; the schema must be in place before the data.
-        if (preData) await (await preData).done;
+        if (preData)
+          await (
+            await preData
+          ).done.catch(async (err: unknown) => {
+            await stop(early?.tool);
+            throw err;
+          });
         const singleTransaction = o.jobs <= 1;
         // Written only once the spool is verified.
         if (offsets) {
@@ -194,15 +232,38 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
           ...(preData ? { sections: ['data', 'post-data'] as const } : {}),
         });
         await o.databaseReady;
-        await spawnTool('pg_restore', tool.path, args, {
-          env: o.env,
-          stdio: ['ignore', 'ignore'],
-          signal: o.signal,
-        }).done;
+        const run = (a: string[]) =>
+          spawnTool('pg_restore', tool.path, a, {
+            env: o.env,
+            stdio: ['ignore', 'ignore'],
+            signal: o.signal,
+          });
+        if (early) {
+          // The other tables beside the early one (one job fewer), then what waits for it.
+          const { plan, lists } = early;
+          const lane = await early.tool;
+          const rest =
+            plan.rest.length > 0
+              ? run(pgRestoreArgs({ ...base, archive, jobs: o.jobs - 1, useList: lists[1]! }))
+              : undefined;
+          let failed: { reason: unknown } | undefined;
+          const watch = (t: SpawnedTool | undefined, other: SpawnedTool | undefined) =>
+            t?.done.catch((reason: unknown) => {
+              failed ??= { reason };
+              other?.kill();
+            });
+          await Promise.all([watch(lane, rest), watch(rest, lane)]);
+          if (failed) throw failed.reason;
+          if (plan.after.length > 0)
+            await run(pgRestoreArgs({ ...base, archive, jobs: o.jobs, useList: lists[2]! })).done;
+        } else {
+          await run(args).done;
+        }
         return {
           args: args.map((a) => (a === archive ? '<archive>' : a)),
           mode: format === 'custom' ? ('spool-file' as const) : ('directory' as const),
           singleTransaction,
+          ...(early ? { earlyTable: early.plan.table } : {}),
           ...read,
         };
       },

@@ -40,6 +40,8 @@ export interface PostgresRestoreRunResult {
   mode: 'stream' | 'spool-file' | 'directory' | 'plan';
   singleTransaction: boolean;
   args: string[];
+  /** `schema.table` whose data was restored while the archive was still being spooled. */
+  earlyTable?: string;
   storedBytes: number;
   rawBytes: number;
 }
@@ -179,6 +181,7 @@ export async function restorePostgresRun(o: PostgresRestoreRunOptions): Promise<
           mode: r.mode,
           singleTransaction: r.singleTransaction,
           args: r.args,
+          ...(r.earlyTable ? { earlyTable: r.earlyTable } : {}),
           storedBytes: r.storedBytes,
           rawBytes: r.rawBytes,
         };
