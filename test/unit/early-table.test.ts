@@ -12,6 +12,7 @@ const e = (dumpId: number, desc: string, section: number, tag: string, deps: num
   namespace: desc === 'ACL' ? null : 'public',
   tag,
   deps,
+  hasData: desc === 'TABLE DATA',
 });
 const toc: TocEntry[] = [
   e(1, 'TABLE', 2, 'messages'),
@@ -48,6 +49,8 @@ describe('planEarlyTable', () => {
       // messages' sequence value (its sequence is owned by the table), keys, indexes and
       // triggers, the foreign key into it, its ACL (after post-data: in that section).
       after: [13, 20, 22, 24, 25, 30],
+      // None of those has data: the after step reads the TOC alone, and the spool can go.
+      afterHasData: false,
     });
   });
 
@@ -70,6 +73,17 @@ describe('planEarlyTable', () => {
   it('finds dependants listed before what they depend on (a second pass)', () => {
     const shuffled = [...toc.filter((x) => x.dumpId !== 20), toc.find((x) => x.dumpId === 20)!];
     expect(planEarlyTable(shuffled, rows, big, 0)!.after).toEqual(expect.arrayContaining([20, 25]));
+  });
+
+  it('marks data that waits for the table (an inheritance child of it): the spool stays', () => {
+    const child = [
+      ...toc,
+      e(40, 'TABLE', 2, 'messages_2023', [1]),
+      e(41, 'TABLE DATA', 3, 'messages_2023', [40]),
+    ];
+    const plan = planEarlyTable(child, rows, big, 0)!;
+    expect(plan.after).toContain(41);
+    expect(plan.afterHasData).toBe(true);
   });
 
   it('writes a use-list pg_restore reads: one entry per line, in order', () => {

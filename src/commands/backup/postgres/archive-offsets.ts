@@ -13,6 +13,7 @@ import { open } from 'node:fs/promises';
 const MAGIC = 'PGDMP';
 const K_OFFSET_POS_NOT_SET = 1;
 const K_OFFSET_POS_SET = 2;
+const K_OFFSET_NO_DATA = 3;
 const BLK_DATA = 1;
 const BLK_BLOBS = 3;
 const ARCH_CUSTOM = 1;
@@ -38,6 +39,8 @@ export interface TocEntry {
   namespace: string | null;
   tag: string | null;
   deps: number[];
+  /** Has a data block in the archive (table data, large objects). */
+  hasData: boolean;
 }
 
 export const SECTION_NONE = 1;
@@ -117,7 +120,7 @@ export function parseToc(buf: Buffer): Parsed {
     for (let b = 0; b < offSize; b++) byte();
     if (state < 1 || state > 3) throw new Unexpected('odd data state');
     slots.push({ dumpId, at, state });
-    entries.push({ dumpId, desc, section, namespace, tag, deps });
+    entries.push({ dumpId, desc, section, namespace, tag, deps, hasData: state !== K_OFFSET_NO_DATA });
   }
   return { intSize, offSize, slots, entries, end: pos };
 }

@@ -27,6 +27,8 @@ export interface EarlyTablePlan {
   rest: number[];
   /** Entries that depend on it, in archive order: restored once both others are done. */
   after: number[];
+  /** Whether any of `after` has data: else the TOC alone is enough to restore them. */
+  afterHasData: boolean;
 }
 
 /**
@@ -75,6 +77,7 @@ export function planEarlyTable(
     early: [best.entry.dumpId],
     rest: [],
     after: [],
+    afterHasData: false,
   };
   // An entry without a section (an ACL, a comment) belongs to the section of the entry before it,
   // as pg_restore --section sees it. The pre-data is restored before any of these.
@@ -83,8 +86,10 @@ export function planEarlyTable(
     if (e.section !== SECTION_NONE) section = e.section;
     if (section !== SECTION_DATA && section !== SECTION_POST_DATA) continue;
     if (e.dumpId === best.entry.dumpId) continue;
-    if (waits.has(e.dumpId)) plan.after.push(e.dumpId);
-    else plan.rest.push(e.dumpId);
+    if (waits.has(e.dumpId)) {
+      plan.after.push(e.dumpId);
+      plan.afterHasData ||= e.hasData;
+    } else plan.rest.push(e.dumpId);
   }
   return plan;
 }
@@ -97,8 +102,9 @@ export function useListText(ids: number[]): string {
 /**
  * Runs `pg_restore` (args read the archive from stdin) on the spool file as it is written: the
  * file is read from its start and piped in until the writer is done or pg_restore has what it
- * needs and exits. pg_restore reading a pipe skips the blocks before its entry. Started once the
- * schema is in place: pg_restore sends its COPY before it reads any data.
+ * needs and exits. pg_restore reading a pipe skips the blocks before its entry. Nothing is piped
+ * in before `startAfter` (the schema is in place): pg_restore reads the TOC, connects and sends
+ * its COPY before it reads any data.
  */
 export function restoreWhileSpooling(
   binary: string,
@@ -107,6 +113,7 @@ export function restoreWhileSpooling(
     env: Record<string, string>;
     spool: string;
     writerDone: Promise<unknown>;
+    startAfter: Promise<unknown>;
     signal: AbortSignal;
   },
 ): SpawnedTool {
@@ -133,6 +140,7 @@ export function restoreWhileSpooling(
       }),
     );
   const feeding = (async () => {
+    await o.startAfter;
     const fh = await open(o.spool, 'r');
     try {
       await followFile(

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
@@ -138,38 +138,40 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
         let early: { plan: EarlyTablePlan; lists: string[]; tool: Promise<SpawnedTool> } | undefined;
         let spoolEnded!: () => void;
         const spoolDone = new Promise<void>((resolve) => (spoolEnded = resolve));
+        // Both pg_restores start at once and wait for their input: their start-up overlaps
+        // CREATE DATABASE, and each reads the TOC and connects only once the database (or the
+        // schema) is there.
         const startPreData = (toc: Buffer, entries: TocEntry[]) => {
-          const file = join(tmp, 'toc.dump');
-          const args = pgRestoreArgs({
-            ...base,
-            archive: file,
-            singleTransaction: true,
-            sections: ['pre-data'],
+          const args = pgRestoreArgs({ ...base, singleTransaction: true, sections: ['pre-data'] });
+          const schema = spawnTool('pg_restore', tool.path, args, {
+            env: o.env,
+            stdio: ['pipe', 'ignore'],
+            signal: o.signal,
           });
-          preData = Promise.all([writeFile(file, toc, { mode: 0o600 }), o.databaseReady]).then(() =>
-            spawnTool('pg_restore', tool.path, args, {
-              env: o.env,
-              stdio: ['ignore', 'ignore'],
-              signal: o.signal,
-            }),
+          schema.child.stdin!.on('error', () => {});
+          Promise.resolve(o.databaseReady).then(
+            () => schema.child.stdin!.end(toc),
+            () => schema.kill(),
           );
-          preData.catch(() => {});
+          preData = Promise.resolve(schema);
           const plan = planEarlyTable(entries, o.manifest.rowCounts?.tables, o.object.raw.size);
           if (!plan) return;
           const lists = ['early', 'rest', 'after'].map((n) => join(tmp, `${n}.list`));
           const lanes = [plan.early, plan.rest, plan.after];
           const earlyArgs = pgRestoreArgs({ ...base, useList: lists[0]! });
-          const listed = Promise.all(
-            lists.map((f, i) => writeFile(f, useListText(lanes[i]!), { mode: 0o600 })),
-          );
+          const listed = Promise.all([
+            ...lists.map((f, i) => writeFile(f, useListText(lanes[i]!), { mode: 0o600 })),
+            writeFile(join(tmp, 'toc.dump'), toc, { mode: 0o600 }),
+          ]);
           early = {
             plan,
             lists,
-            tool: Promise.all([listed, preData.then((c) => c.done)]).then(() =>
+            tool: listed.then(() =>
               restoreWhileSpooling(tool.path, earlyArgs, {
                 env: o.env,
                 spool: archive,
                 writerDone: spoolDone,
+                startAfter: schema.done,
                 signal: o.signal,
               }),
             ),
@@ -254,8 +256,15 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
             });
           await Promise.all([watch(lane, rest), watch(rest, lane)]);
           if (failed) throw failed.reason;
-          if (plan.after.length > 0)
-            await run(pgRestoreArgs({ ...base, archive, jobs: o.jobs, useList: lists[2]! })).done;
+          // Indexes and constraints need only the TOC: the spool goes meanwhile (~30 ms for 440 MB).
+          const tocOnly = !plan.afterHasData;
+          const removing = tocOnly ? rm(archive, { force: true }) : Promise.resolve();
+          removing.catch(() => {});
+          if (plan.after.length > 0) {
+            const from = tocOnly ? join(tmp, 'toc.dump') : archive;
+            await run(pgRestoreArgs({ ...base, archive: from, jobs: o.jobs, useList: lists[2]! })).done;
+          }
+          await removing;
         } else {
           await run(args).done;
         }
