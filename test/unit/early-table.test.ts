@@ -36,6 +36,7 @@ const toc: TocEntry[] = [
   e(30, 'ACL', 1, 'TABLE messages', [1]),
   e(31, 'ACL', 1, 'TABLE users', [4]),
 ];
+// Table sizes from the manifest (row counts in older backups): any weight of the same kind.
 const rows = { 'public.messages': 9000, 'public.users': 500, 'public.reactions': 3000 };
 const big = 64 * 2 ** 20;
 
@@ -62,9 +63,9 @@ describe('planEarlyTable', () => {
   });
 
   it.each([
-    ['no row counts in the manifest (--no-row-counts)', undefined, big],
+    ['no table sizes or row counts in the manifest', undefined, big],
     ['a small archive (the spool costs milliseconds)', rows, 1 << 20],
-    ['no table with half the rows', { ...rows, 'public.reactions': 8000, 'public.users': 2000 }, big],
+    ['no table with half of the whole', { ...rows, 'public.reactions': 8000, 'public.users': 2000 }, big],
     ['no rows at all', { 'public.messages': 0 }, big],
   ])('plans nothing for %s', (_what, counts, size) => {
     expect(planEarlyTable(toc, counts, size, 32 * 2 ** 20)).toBeUndefined();

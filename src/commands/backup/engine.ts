@@ -31,4 +31,5 @@ export interface EngineBackupResult {
   server: BackupManifest['server'];
   tool: BackupManifest['tool'];
   rowCounts: BackupManifest['rowCounts'];
+  tableBytes?: Record<string, number>;
 }

@@ -91,6 +91,12 @@ const schemas = once(() => {
         tables: z.record(z.string(), z.number().int().nonnegative()),
       })
       .nullable(),
+    /**
+     * Each table's size on disk (`schema.table` → bytes, from the catalog's page counts) at backup
+     * time: a parallel restore starts with the table holding most of the data. Absent from older
+     * backups.
+     */
+    tableBytes: z.record(z.string(), z.number().int().nonnegative()).optional(),
     labels: z.record(z.string(), z.string()),
     /** Physical backups (issue 4): LSN range, timeline, label; the backup counts once this WAL is archived. */
     physical: z

@@ -235,6 +235,7 @@ export async function backupRun(
               dbops: { version: dbopsVersion(), host: hostname() },
               objects: result.objects,
               rowCounts: result.rowCounts,
+              ...(result.tableBytes ? { tableBytes: result.tableBytes } : {}),
               labels: options.labels ?? {},
               manualRestore: [],
             };

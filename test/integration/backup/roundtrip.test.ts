@@ -236,12 +236,19 @@ describe('backup → restore round trips (PostgreSQL)', () => {
         expect(await schemaFingerprint(restoredUrl(database))).toEqual(schema);
         expect(await tableFingerprints(restoredUrl(database))).toEqual(rows);
       }
-      // Without row counts in the manifest there is no largest table to pick: one pg_restore -j.
+      // The table is picked by its size on disk, recorded with or without the row counts.
       const plain = json<{ id: string }>(
         expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--no-row-counts']), 0),
       );
+      const info = json<{ manifest: { rowCounts: unknown; tableBytes: Record<string, number> } }>(
+        expectExit(await w.dbops(['-f', 'json', 'backup', 'info', plain.id]), 0),
+      );
+      expect(info.manifest.rowCounts).toBeNull();
+      expect(info.manifest.tableBytes['public.messages']).toBeGreaterThan(
+        info.manifest.tableBytes['public.users']!,
+      );
       const { database, res } = await restoreJobs(plain.id, 're', { DBOPS_EARLY_TABLE_MIN_BYTES: '0' });
-      expect(res.earlyTable).toBeUndefined();
+      expect(res.earlyTable).toBe('public.messages');
       expect(await tableFingerprints(restoredUrl(database))).toEqual(rows);
     } finally {
       await withClient(w.db.url, (c) =>

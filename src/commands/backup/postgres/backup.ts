@@ -12,7 +12,7 @@ import { canPipeToZstd, storeDumpPiped } from '../store-piped.js';
 import { storeStream } from '../store-stream.js';
 import { tempSpaceError, withTempDir } from '../temp-dir.js';
 import { pgDumpArgs, type PostgresDumpFormat } from './commands.js';
-import { countRows } from './row-counts.js';
+import { countRows, tableSizes } from './row-counts.js';
 
 export interface PostgresBackupOptions {
   target: ResolvedPostgresTarget;
@@ -92,6 +92,8 @@ export async function postgresBackup(
                 )
               ).rows[0]?.pid;
             }
+            // Queued before the counts on the same connection: a few milliseconds, beside pg_dump.
+            const sizing = tableSizes(client).catch(() => undefined);
             const counting = o.rowCounts ? countRows(client, undefined, signal) : Promise.resolve(null);
             counting.then(
               () => (countingSettled = true),
@@ -117,6 +119,7 @@ export async function postgresBackup(
               input.progress.stop();
             }
             const tables = await counting;
+            const tableBytes = await sizing;
             return {
               objects: [object],
               target: { name: o.target.name, where: describeTarget(o.target), database: info.db },
@@ -131,6 +134,7 @@ export async function postgresBackup(
               rowCounts: tables
                 ? { method: snapshot ? ('snapshot' as const) : ('separate' as const), tables }
                 : null,
+              ...(tableBytes ? { tableBytes } : {}),
             };
           } finally {
             // A count still running when the dump failed or was interrupted (waiting on a table

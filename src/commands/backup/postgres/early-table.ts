@@ -41,28 +41,30 @@ export function earlyTableMinBytes(): number {
 }
 
 /**
- * Plans the early table from the archive's TOC and the manifest's row counts: the table with the
- * most rows, when it holds at least half of all rows (it is then the critical path; with several
- * tables of a size, one pg_restore -j shares the work better). Undefined when there is no such table.
+ * Plans the early table from the archive's TOC and the manifest's table sizes (or, in backups made
+ * before they were recorded, row counts): the largest table, when it holds at least half of the
+ * whole (it is then the critical path; with several tables of a size, one pg_restore -j shares the
+ * work better, and a table large only in rows would hold back its indexes for nothing). Undefined
+ * when there is no such table.
  */
 export function planEarlyTable(
   entries: TocEntry[],
-  rowCounts: Record<string, number> | undefined,
+  weights: Record<string, number> | undefined,
   rawBytes: number,
   minBytes = earlyTableMinBytes(),
 ): EarlyTablePlan | undefined {
-  if (!rowCounts || rawBytes < minBytes) return undefined;
+  if (!weights || rawBytes < minBytes) return undefined;
   const byId = new Map(entries.map((e) => [e.dumpId, e]));
   let total = 0;
-  let best: { entry: TocEntry; table: TocEntry; rows: number } | undefined;
+  let best: { entry: TocEntry; table: TocEntry; weight: number } | undefined;
   for (const e of entries) {
     if (e.desc !== 'TABLE DATA' || e.namespace === null || e.tag === null) continue;
-    const rows = rowCounts[`${e.namespace}.${e.tag}`] ?? 0;
-    total += rows;
+    const weight = weights[`${e.namespace}.${e.tag}`] ?? 0;
+    total += weight;
     const table = e.deps.map((d) => byId.get(d)).find((d) => d?.desc === 'TABLE');
-    if (table && rows > (best?.rows ?? 0)) best = { entry: e, table, rows };
+    if (table && weight > (best?.weight ?? 0)) best = { entry: e, table, weight };
   }
-  if (!best || best.rows * 2 < total) return undefined;
+  if (!best || best.weight * 2 < total) return undefined;
   // Everything that depends on the table, directly or through another entry (a foreign key of
   // another table depends on this table's primary key). pg_dump orders dependencies first, so the
   // second pass normally finds nothing new.

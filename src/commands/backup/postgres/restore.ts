@@ -154,7 +154,11 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
             () => schema.kill(),
           );
           preData = Promise.resolve(schema);
-          const plan = planEarlyTable(entries, o.manifest.rowCounts?.tables, o.object.raw.size);
+          // Sizes are page counts as of the last VACUUM/ANALYZE: none yet on a fresh load.
+          const bytes = o.manifest.tableBytes;
+          const sized = bytes && Object.values(bytes).some((n) => n > 0);
+          const weights = sized ? bytes : o.manifest.rowCounts?.tables;
+          const plan = planEarlyTable(entries, weights, o.object.raw.size);
           if (!plan) return;
           const lists = ['early', 'rest', 'after'].map((n) => join(tmp, `${n}.list`));
           const lanes = [plan.early, plan.rest, plan.after];

@@ -37,6 +37,23 @@ function countSql(schema: string, table: string): string {
   ].join('; ');
 }
 
+/**
+ * `schema.table` → size on disk (heap and TOAST; not the indexes) as of the last VACUUM or ANALYZE:
+ * `relpages` from the catalog, which takes no lock on the table (pg_table_size would wait behind
+ * an ACCESS EXCLUSIVE lock, as the row counts do). All zero for tables never vacuumed or analyzed.
+ */
+export async function tableSizes(client: Pick<PoolClient, 'query'>): Promise<Record<string, number>> {
+  const { rows } = await client.query<{ schema: string; name: string; bytes: string }>(
+    `select u.schema, u.name,
+            (c.relpages::bigint + coalesce(t.relpages, 0)) * current_setting('block_size')::bigint as bytes
+     from (${USER_TABLES_SQL}) u
+     join pg_catalog.pg_namespace n on n.nspname = u.schema
+     join pg_catalog.pg_class c on c.relnamespace = n.oid and c.relname = u.name
+     left join pg_catalog.pg_class t on t.oid = c.reltoastrelid`,
+  );
+  return Object.fromEntries(rows.map((t) => [`${t.schema}.${t.name}`, Number(t.bytes)]));
+}
+
 /** `schema.table` → exact row count, as the client's snapshot sees them. */
 export async function countRows(
   client: Pick<PoolClient, 'query'>,
