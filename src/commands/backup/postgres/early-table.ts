@@ -1,7 +1,8 @@
-import { open } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 
 import { followFile } from '../../../streams/follow-file.js';
 import { spawnTool, type SpawnedTool } from '../../../tools/spawn-tool.js';
+import type { PgRestoreArgsOptions } from './commands.js';
 import {
   SECTION_DATA,
   SECTION_NONE,
@@ -165,4 +166,42 @@ export function restoreWhileSpooling(
     if (!exited.signal.aborted && !readerGone) tool.kill();
   });
   return tool;
+}
+
+/**
+ * Once the spool is verified: the other tables beside the early one (`jobs - 1`), then what waits
+ * for it with all jobs. That last step reads only the TOC when none of it has data, and the spool
+ * (the `archive`) is removed meanwhile (~30 ms for 440 MB, off the end of the restore).
+ */
+export async function restoreAroundEarlyTable(
+  plan: EarlyTablePlan,
+  early: SpawnedTool,
+  o: {
+    archive: string;
+    /** The archive's header and TOC alone. */
+    toc: string;
+    /** The use-lists of `early`, `rest` and `after`. */
+    lists: string[];
+    jobs: number;
+    run: (args: Pick<PgRestoreArgsOptions, 'archive' | 'jobs' | 'useList'>) => SpawnedTool;
+  },
+): Promise<void> {
+  const rest =
+    plan.rest.length > 0 ? o.run({ archive: o.archive, jobs: o.jobs - 1, useList: o.lists[1]! }) : undefined;
+  // The first failure is the one to report; the other pg_restore is stopped.
+  let failed: { reason: unknown } | undefined;
+  const watch = (t: SpawnedTool | undefined, other: SpawnedTool | undefined) =>
+    t?.done.catch((reason: unknown) => {
+      failed ??= { reason };
+      other?.kill();
+    });
+  await Promise.all([watch(early, rest), watch(rest, early)]);
+  if (failed) throw failed.reason;
+  const tocOnly = !plan.afterHasData;
+  const removing = tocOnly ? rm(o.archive, { force: true }) : Promise.resolve();
+  removing.catch(() => {});
+  if (plan.after.length > 0) {
+    await o.run({ archive: tocOnly ? o.toc : o.archive, jobs: o.jobs, useList: o.lists[2]! }).done;
+  }
+  await removing;
 }

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 
@@ -15,7 +15,13 @@ import { ensureTempSpace, tempSpaceError, withTempDir } from '../temp-dir.js';
 import { pgRestoreArgs, pgRestoreListArgs, type PostgresDumpFormat } from './commands.js';
 import { unpackInto } from './directory-tar.js';
 import { DataOffsetScanner, writeToc, type TocEntry } from './archive-offsets.js';
-import { planEarlyTable, restoreWhileSpooling, useListText, type EarlyTablePlan } from './early-table.js';
+import {
+  planEarlyTable,
+  restoreAroundEarlyTable,
+  restoreWhileSpooling,
+  useListText,
+  type EarlyTablePlan,
+} from './early-table.js';
 import { directSpoolBinary, spoolThroughZstd } from './spool.js';
 
 /** The manifest's archive format for pg_restore, or an error for anything pg_restore cannot read. */
@@ -133,7 +139,7 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
         // The spool runs to its end either way: a damaged archive is reported as damaged even
         // when its damage also made the schema step fail.
         const schemaFirst = o.newDatabase === true && !o.clean && !filtered;
-        let preData: Promise<SpawnedTool> | undefined;
+        let preData: SpawnedTool | undefined;
         // The largest table's data, restored from the spool as it is written (early-table.ts).
         let early: { plan: EarlyTablePlan; lists: string[]; tool: Promise<SpawnedTool> } | undefined;
         let spoolEnded!: () => void;
@@ -153,7 +159,7 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
             () => schema.child.stdin!.end(toc),
             () => schema.kill(),
           );
-          preData = Promise.resolve(schema);
+          preData = schema;
           // Sizes are page counts as of the last VACUUM/ANALYZE: none yet on a fresh load.
           const bytes = o.manifest.tableBytes;
           const sized = bytes && Object.values(bytes).some((n) => n > 0);
@@ -208,8 +214,10 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
             ? `free space there, point --temp-dir (or TMPDIR) at a larger filesystem, or restore with --jobs 1 (streamed, no temporary copy)`
             : undefined;
         await ensureTempSpace(tmp, o.object.raw.size, what, hint);
-        const stop = async (started: Promise<SpawnedTool> | undefined) =>
-          started?.then((c) => (c.kill(), c.done)).catch(() => {});
+        const stop = async (started: SpawnedTool | Promise<SpawnedTool> | undefined) =>
+          Promise.resolve(started)
+            .then((c) => (c?.kill(), c?.done))
+            .catch(() => {});
         const read = await spool()
           .finally(spoolEnded)
           .catch(async (err: unknown) => {
@@ -217,13 +225,10 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
             throw tempSpaceError(err, tmp, `${what} (${Math.ceil(o.object.raw.size / 2 ** 20)} MiB)`, hint);
           });
         // The spool is verified; the schema must be in place before the data.
-        if (preData)
-          await (
-            await preData
-          ).done.catch(async (err: unknown) => {
-            await stop(early?.tool);
-            throw err;
-          });
+        await preData?.done.catch(async (err: unknown) => {
+          await stop(early?.tool);
+          throw err;
+        });
         const singleTransaction = o.jobs <= 1;
         // Written only once the spool is verified.
         if (offsets) {
@@ -245,30 +250,13 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
             signal: o.signal,
           });
         if (early) {
-          // The other tables beside the early one (one job fewer), then what waits for it.
-          const { plan, lists } = early;
-          const lane = await early.tool;
-          const rest =
-            plan.rest.length > 0
-              ? run(pgRestoreArgs({ ...base, archive, jobs: o.jobs - 1, useList: lists[1]! }))
-              : undefined;
-          let failed: { reason: unknown } | undefined;
-          const watch = (t: SpawnedTool | undefined, other: SpawnedTool | undefined) =>
-            t?.done.catch((reason: unknown) => {
-              failed ??= { reason };
-              other?.kill();
-            });
-          await Promise.all([watch(lane, rest), watch(rest, lane)]);
-          if (failed) throw failed.reason;
-          // Indexes and constraints need only the TOC: the spool goes meanwhile (~30 ms for 440 MB).
-          const tocOnly = !plan.afterHasData;
-          const removing = tocOnly ? rm(archive, { force: true }) : Promise.resolve();
-          removing.catch(() => {});
-          if (plan.after.length > 0) {
-            const from = tocOnly ? join(tmp, 'toc.dump') : archive;
-            await run(pgRestoreArgs({ ...base, archive: from, jobs: o.jobs, useList: lists[2]! })).done;
-          }
-          await removing;
+          await restoreAroundEarlyTable(early.plan, await early.tool, {
+            archive,
+            toc: join(tmp, 'toc.dump'),
+            lists: early.lists,
+            jobs: o.jobs,
+            run: (more) => run(pgRestoreArgs({ ...base, ...more })),
+          });
         } else {
           await run(args).done;
         }
