@@ -2,7 +2,7 @@ import type { RepositoryConfig } from '../../config/schema.js';
 import type { AnonymizeSection } from '../../config/sections/anonymize.js';
 import { withDatabase } from '../../connections/postgres/handle.js';
 import type { ResolvedPostgresTarget, ResolvedTarget } from '../../connections/target.js';
-import { ConfigError } from '../../errors.js';
+import { abortError, ConfigError } from '../../errors.js';
 import { noProgress, silentLogger, type Logger, type Progress } from '../../logger.js';
 import { withRepository } from '../../storage/open.js';
 import type { ReadPipelineOptions } from '../../streams/pipeline.js';
@@ -73,6 +73,26 @@ export async function restoreRun(
   const signal = deps.signal ?? new AbortController().signal;
   const started = performance.now();
   const jobs = o.jobs ?? 1;
+  try {
+    return await restoreFromRepository(o, { logger, progress, signal, started, jobs });
+  } catch (err) {
+    // A cancelled step reports its own way (a pg_restore killed, a read cut short, even a
+    // "damaged" stream): the cause is the interrupt (exit 130).
+    if (signal.aborted) throw abortError(signal);
+    throw err;
+  }
+}
+
+async function restoreFromRepository(
+  o: RestoreRunOptions,
+  {
+    logger,
+    progress,
+    signal,
+    started,
+    jobs,
+  }: { logger: Logger; progress: Progress; signal: AbortSignal; started: number; jobs: number },
+): Promise<RestoreRunResult> {
   return withRepository(
     o.repository.name,
     o.repository.config,

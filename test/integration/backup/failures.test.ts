@@ -368,6 +368,55 @@ describe('backup failure modes', () => {
     expect(await leftovers()).toEqual([]);
   });
 
+  it('Ctrl-C mid-restore: exit 130 (not a tool or damage error), no database, no spool left', async () => {
+    const { id } = json<{ id: string }>(
+      expectExit(await w.dbops(['-f', 'json', 'backup', 'run', '--no-encrypt']), 0),
+    );
+    const tmp = await tempDir('dbops-spool-');
+    const database = `ctrlc_${randomBytes(4).toString('hex')}`;
+    // CREATE DATABASE waits behind this lock while the archive spools: the interrupt lands mid-restore.
+    const r = await withClient(inject('pgUrl'), async (c) => {
+      await c.query('begin');
+      await c.query('lock table pg_catalog.pg_database in exclusive mode');
+      const child = execa(
+        process.execPath,
+        [
+          DBOPS_BIN,
+          '--config',
+          w.configFile,
+          'restore',
+          'run',
+          id,
+          '--database',
+          database,
+          '--create',
+          '--jobs',
+          '2',
+          '--temp-dir',
+          tmp,
+        ],
+        { cwd: w.dir, reject: false, env: { NO_COLOR: '1' } },
+      );
+      for (let i = 0; i < 200; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        await c.query('select pg_stat_clear_snapshot()');
+        const waiting = await c.query(
+          `select 1 from pg_stat_activity where query ilike 'create database%' and wait_event_type = 'Lock'`,
+        );
+        if (waiting.rowCount !== 0) break;
+      }
+      child.kill('SIGINT');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await c.query('rollback');
+      return child;
+    });
+    expect(r.exitCode).toBe(130);
+    expect(r.stderr).toMatch(/interrupted/);
+    expect(r.stderr).not.toMatch(/damaged|cannot be trusted|pg_restore/);
+    expect(await databaseExists(database)).toBe(false);
+    expect(await readdir(tmp)).toEqual([]);
+  });
+
   it('prune --dry-run deletes nothing; prune keeps what the policy and the floors say', async () => {
     const repoDir = join(w.dir, 'repo');
     const beforeFiles = await files(repoDir);
