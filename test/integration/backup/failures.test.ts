@@ -400,8 +400,11 @@ describe('backup failure modes', () => {
       for (let i = 0; i < 200; i++) {
         await new Promise((resolve) => setTimeout(resolve, 25));
         await c.query('select pg_stat_clear_snapshot()');
+        // This restore's own: other test files' CREATE DATABASE wait behind the lock too.
         const waiting = await c.query(
-          `select 1 from pg_stat_activity where query ilike 'create database%' and wait_event_type = 'Lock'`,
+          `select 1 from pg_stat_activity
+             where query ilike 'create database%' and strpos(query, $1) > 0 and wait_event_type = 'Lock'`,
+          [database],
         );
         if (waiting.rowCount !== 0) break;
       }
