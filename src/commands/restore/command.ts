@@ -27,7 +27,7 @@ export function register(program: Command): void {
     )
     .option(
       '-j, --jobs <n>',
-      'parallel pg_restore jobs (the archive is spooled to a temp file and verified first; into a new database the schema, and the data of a table with half the rows, are restored meanwhile)',
+      'parallel pg_restore jobs (the archive is spooled to a temp file and verified first; into a new database the schema, and the data of a table holding half of it, are restored meanwhile)',
       positiveInt,
     )
     .option('--schema <name>', 'restore only this schema (repeatable)', collect, [])

@@ -2,6 +2,7 @@ import { open, rm } from 'node:fs/promises';
 
 import { followFile } from '../../../streams/follow-file.js';
 import { spawnTool, type SpawnedTool } from '../../../tools/spawn-tool.js';
+import type { BackupManifest } from '../manifest.js';
 import type { PgRestoreArgsOptions } from './commands.js';
 import {
   SECTION_DATA,
@@ -39,6 +40,16 @@ export interface EarlyTablePlan {
 export function earlyTableMinBytes(): number {
   const set = Number(process.env.DBOPS_EARLY_TABLE_MIN_BYTES);
   return process.env.DBOPS_EARLY_TABLE_MIN_BYTES && Number.isFinite(set) ? set : 32 * 2 ** 20;
+}
+
+/**
+ * What the largest table is measured by: the manifest's table sizes, or its row counts in backups
+ * made before sizes were recorded. Sizes are page counts as of the last VACUUM/ANALYZE, all zero
+ * on a fresh load that none has seen yet: row counts then too.
+ */
+export function earlyTableWeights(m: BackupManifest): Record<string, number> | undefined {
+  const bytes = m.tableBytes;
+  return bytes && Object.values(bytes).some((n) => n > 0) ? bytes : m.rowCounts?.tables;
 }
 
 /**
@@ -180,14 +191,14 @@ export async function restoreAroundEarlyTable(
     archive: string;
     /** The archive's header and TOC alone. */
     toc: string;
-    /** The use-lists of `early`, `rest` and `after`. */
-    lists: string[];
+    /** The use-list files of `rest` and `after`. */
+    lists: { rest: string; after: string };
     jobs: number;
     run: (args: Pick<PgRestoreArgsOptions, 'archive' | 'jobs' | 'useList'>) => SpawnedTool;
   },
 ): Promise<void> {
   const rest =
-    plan.rest.length > 0 ? o.run({ archive: o.archive, jobs: o.jobs - 1, useList: o.lists[1]! }) : undefined;
+    plan.rest.length > 0 ? o.run({ archive: o.archive, jobs: o.jobs - 1, useList: o.lists.rest }) : undefined;
   // The first failure is the one to report; the other pg_restore is stopped.
   let failed: { reason: unknown } | undefined;
   const watch = (t: SpawnedTool | undefined, other: SpawnedTool | undefined) =>
@@ -201,7 +212,7 @@ export async function restoreAroundEarlyTable(
   const removing = tocOnly ? rm(o.archive, { force: true }) : Promise.resolve();
   removing.catch(() => {});
   if (plan.after.length > 0) {
-    await o.run({ archive: tocOnly ? o.toc : o.archive, jobs: o.jobs, useList: o.lists[2]! }).done;
+    await o.run({ archive: tocOnly ? o.toc : o.archive, jobs: o.jobs, useList: o.lists.after }).done;
   }
   await removing;
 }

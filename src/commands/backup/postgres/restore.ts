@@ -16,6 +16,7 @@ import { pgRestoreArgs, pgRestoreListArgs, type PostgresDumpFormat } from './com
 import { unpackInto } from './directory-tar.js';
 import { DataOffsetScanner, writeToc, type TocEntry } from './archive-offsets.js';
 import {
+  earlyTableWeights,
   planEarlyTable,
   restoreAroundEarlyTable,
   restoreWhileSpooling,
@@ -141,7 +142,11 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
         const schemaFirst = o.newDatabase === true && !o.clean && !filtered;
         let preData: SpawnedTool | undefined;
         // The largest table's data, restored from the spool as it is written (early-table.ts).
-        let early: { plan: EarlyTablePlan; lists: string[]; tool: Promise<SpawnedTool> } | undefined;
+        let early:
+          | { plan: EarlyTablePlan; lists: { rest: string; after: string }; tool: Promise<SpawnedTool> }
+          | undefined;
+        // The archive's header and TOC alone: what the steps after the early table read.
+        const tocFile = join(tmp, 'toc.dump');
         let spoolEnded!: () => void;
         const spoolDone = new Promise<void>((resolve) => (spoolEnded = resolve));
         // Both pg_restores start at once and wait for their input: their start-up overlaps
@@ -160,18 +165,17 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
             () => schema.kill(),
           );
           preData = schema;
-          // Sizes are page counts as of the last VACUUM/ANALYZE: none yet on a fresh load.
-          const bytes = o.manifest.tableBytes;
-          const sized = bytes && Object.values(bytes).some((n) => n > 0);
-          const weights = sized ? bytes : o.manifest.rowCounts?.tables;
-          const plan = planEarlyTable(entries, weights, o.object.raw.size);
+          const plan = planEarlyTable(entries, earlyTableWeights(o.manifest), o.object.raw.size);
           if (!plan) return;
-          const lists = ['early', 'rest', 'after'].map((n) => join(tmp, `${n}.list`));
-          const lanes = [plan.early, plan.rest, plan.after];
-          const earlyArgs = pgRestoreArgs({ ...base, useList: lists[0]! });
+          const list = (name: string) => join(tmp, `${name}.list`);
+          const lists = { rest: list('rest'), after: list('after') };
+          const earlyArgs = pgRestoreArgs({ ...base, useList: list('early') });
+          const write = (file: string, text: string | Buffer) => writeFile(file, text, { mode: 0o600 });
           const listed = Promise.all([
-            ...lists.map((f, i) => writeFile(f, useListText(lanes[i]!), { mode: 0o600 })),
-            writeFile(join(tmp, 'toc.dump'), toc, { mode: 0o600 }),
+            write(list('early'), useListText(plan.early)),
+            write(lists.rest, useListText(plan.rest)),
+            write(lists.after, useListText(plan.after)),
+            write(tocFile, toc),
           ]);
           early = {
             plan,
@@ -252,7 +256,7 @@ export async function restorePostgresArchive(o: PostgresRestoreOptions): Promise
         if (early) {
           await restoreAroundEarlyTable(early.plan, await early.tool, {
             archive,
-            toc: join(tmp, 'toc.dump'),
+            toc: tocFile,
             lists: early.lists,
             jobs: o.jobs,
             run: (more) => run(pgRestoreArgs({ ...base, ...more })),

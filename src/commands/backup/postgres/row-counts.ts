@@ -9,7 +9,7 @@ import { quoteIdent } from '../../../connections/postgres/quote.js';
  * their leaf partitions are ordinary tables and are counted.
  */
 export const USER_TABLES_SQL = `
-  select n.nspname as schema, c.relname as name
+  select n.nspname as schema, c.relname as name, c.oid
   from pg_catalog.pg_class c
   join pg_catalog.pg_namespace n on n.oid = c.relnamespace
   where c.relkind = 'r'
@@ -47,8 +47,7 @@ export async function tableSizes(client: Pick<PoolClient, 'query'>): Promise<Rec
     `select u.schema, u.name,
             (c.relpages::bigint + coalesce(t.relpages, 0)) * current_setting('block_size')::bigint as bytes
      from (${USER_TABLES_SQL}) u
-     join pg_catalog.pg_namespace n on n.nspname = u.schema
-     join pg_catalog.pg_class c on c.relnamespace = n.oid and c.relname = u.name
+     join pg_catalog.pg_class c on c.oid = u.oid
      left join pg_catalog.pg_class t on t.oid = c.reltoastrelid`,
   );
   return Object.fromEntries(rows.map((t) => [`${t.schema}.${t.name}`, Number(t.bytes)]));
