@@ -96,6 +96,12 @@ export const s3RepositorySchema = z.strictObject({
   /** Some S3-compatible servers reject the SDK's default CRC checksums. */
   checksums: z.enum(['when-supported', 'when-required']).default('when-required'),
   maxAttempts: z.number().int().positive().default(5),
+  /**
+   * Where a streamed upload (a backup) stages its parts, so that memory stays flat whatever their
+   * size; default the OS temp directory. Holds up to 4 parts at once: 64 MiB up to ~80 GB of
+   * database, ~4 × 200 MiB for 1 TB.
+   */
+  spoolDir: nonEmpty.optional(),
   prune: pruneSchema.optional(),
 });
 

@@ -32,14 +32,20 @@ export const MAX_PARTS = 10_000;
 const MIN_PART_SIZE = 8 * MiB;
 const MAX_PART_SIZE = 5 * 1024 * MiB;
 /**
- * lib-storage cannot grow the part size during an upload (it checks every part against one size),
- * so a stream of unknown length gets this part size: 10,000 × 16 MiB ≈ 156 GiB per object. Callers
- * that know roughly how big the stream is pass `sizeHint` (or `contentLength`). Memory held per
- * upload is about (queueSize + 1) × partSize plus the part being gathered: 3 parts in flight keep
- * an S3 backup's peak RSS under 200 MB (4 measured 182-210 MB, 3 166-197 MB on the project VM).
+ * One part size per upload (Cloudflare R2 and Garage refuse parts of different sizes), so a stream
+ * of unknown length gets this one: 10,000 × 16 MiB ≈ 156 GiB per object. Callers that know roughly
+ * how big the stream is pass `sizeHint` (or `contentLength`). A stream's parts are staged on disk
+ * (partsInMemory), so memory does not grow with the part size; where they are held in memory
+ * instead, an upload holds about (queueSize + 1) × partSize plus the part being gathered.
  */
 export const DEFAULT_PART_SIZE = 16 * MiB;
 const QUEUE_SIZE = 3;
+/**
+ * Parts of a stream are staged on disk (s3-spooled-upload.ts), not in lib-storage's buffers: peak
+ * RSS then stays the same for a 1 TB database (~200 MiB parts) as for a small one.
+ * `DBOPS_S3_PARTS_IN_MEMORY=1` keeps them in memory (for comparison: bench/s3-memory.mjs).
+ */
+const partsInMemory = (): boolean => process.env.DBOPS_S3_PARTS_IN_MEMORY === '1';
 
 /** Part size for an upload of `exact` bytes, or of about `hint` bytes (doubled for safety). */
 export function choosePartSize(exact?: number, hint?: number): number {
@@ -155,6 +161,20 @@ const isPreconditionFailed = (f: ErrorFacts): boolean =>
 const isConditionalWriteRejected = (f: ErrorFacts): boolean =>
   f.status === 501 || f.name === 'NotImplemented' || (f.status === 400 && /if-none-match/i.test(f.message));
 
+/** What the SDK's standard retry mode retries: the network, timeouts, throttling, 5xx. */
+function isRetryable(err: unknown): boolean {
+  const f = factsOf(err);
+  return (
+    (f.code !== undefined && NETWORK_CODES.has(f.code)) ||
+    f.name === 'TimeoutError' ||
+    f.name === 'RequestTimeout' ||
+    f.name === 'SlowDown' ||
+    f.name === 'ThrottlingException' ||
+    /socket hang up/i.test(f.message) ||
+    (f.status !== undefined && (f.status >= 500 || f.status === 429))
+  );
+}
+
 /** Counts the bytes that went through, for the size check after the upload. */
 class ByteCounter extends Transform {
   bytes = 0;
@@ -184,6 +204,9 @@ export class S3Repository implements Repository {
   private readonly endpointLabel: string;
   private readonly sdk: S3Module;
   private readonly client: S3Client;
+  private readonly config: S3RepositoryConfig;
+  /** For spooled parts, made on first use: it must not retry a file stream it has consumed. */
+  private onceClient: S3Client | undefined;
   private readonly logger: Logger;
   /** Learnt on the first rejection; a server that ignores the header silently cannot be detected. */
   private conditionalWrites: 'try' | 'unsupported' = 'try';
@@ -198,6 +221,7 @@ export class S3Repository implements Repository {
     this.location =
       `s3://${config.bucket}/${this.prefix}` +
       (config.endpoint === undefined ? '' : ` (endpoint ${this.endpointLabel})`);
+    this.config = config;
     this.client = new sdk.S3Client(buildClientConfig(name, config));
     this.addDeleteObjectsContentMd5();
   }
@@ -321,7 +345,7 @@ export class S3Repository implements Repository {
       throw new ObjectExistsError(key, this.location);
     }
     const conditional = options.ifAbsent === true && this.conditionalWrites === 'try';
-    const { Upload } = await loadLibStorage();
+    const partSize = choosePartSize(options.contentLength, options.sizeHint);
 
     let source: Readable | Uint8Array = body;
     let counter: ByteCounter | undefined;
@@ -339,24 +363,14 @@ export class S3Repository implements Repository {
 
     const abortController = new AbortController();
     const unregister = onAbort(signal, () => abortController.abort());
-    const upload = new Upload({
-      client: this.client,
-      params: {
-        Bucket: this.bucket,
-        Key: this.objectKey(key),
-        Body: source,
-        Metadata: metadata,
-        // Sent on PutObject and CompleteMultipartUpload: AWS S3 (since 2024), MinIO, R2 and recent
-        // Ceph refuse with 412 when the key exists, atomically.
-        ...(conditional ? { IfNoneMatch: '*' } : {}),
-      },
-      partSize: choosePartSize(options.contentLength, options.sizeHint),
-      queueSize: QUEUE_SIZE,
-      leavePartsOnError: false,
-      abortController,
-    });
+    const uploading =
+      source instanceof Uint8Array ||
+      (options.contentLength !== undefined && options.contentLength <= partSize) ||
+      partsInMemory()
+        ? this.uploadInMemory(key, source, metadata, conditional, partSize, abortController)
+        : this.uploadSpooled(key, source, metadata, conditional, partSize, abortController);
     try {
-      await upload.done();
+      await uploading;
     } catch (err) {
       counter?.destroy();
       if (signal?.aborted) throw abortReason(signal);
@@ -409,6 +423,87 @@ export class S3Repository implements Repository {
       );
     }
     return info;
+  }
+
+  /** lib-storage's Upload: parts in memory, a single PutObject for a body within one part. */
+  private async uploadInMemory(
+    key: string,
+    body: Readable | Uint8Array,
+    metadata: Record<string, string>,
+    conditional: boolean,
+    partSize: number,
+    abortController: AbortController,
+  ): Promise<void> {
+    const { Upload } = await loadLibStorage();
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.bucket,
+        Key: this.objectKey(key),
+        Body: body,
+        Metadata: metadata,
+        // Sent on PutObject and CompleteMultipartUpload: AWS S3 (since 2024), MinIO, R2 and recent
+        // Ceph refuse with 412 when the key exists, atomically.
+        ...(conditional ? { IfNoneMatch: '*' } : {}),
+      },
+      partSize,
+      queueSize: QUEUE_SIZE,
+      leavePartsOnError: false,
+      abortController,
+    });
+    await upload.done();
+  }
+
+  /**
+   * Parts staged on disk (see partsInMemory). Where no directory can be made for them (a read-only
+   * file system), parts of the default 16 MiB still go from memory, as before; larger ones do not.
+   */
+  private async uploadSpooled(
+    key: string,
+    body: Readable,
+    metadata: Record<string, string>,
+    conditional: boolean,
+    partSize: number,
+    abortController: AbortController,
+  ): Promise<void> {
+    const { makeSpoolDir, uploadSpooled } = await import('./s3-spooled-upload.js');
+    let dir: string;
+    try {
+      dir = await makeSpoolDir(this.config.spoolDir, key, partSize, QUEUE_SIZE);
+    } catch (err) {
+      if (partSize > DEFAULT_PART_SIZE) throw err;
+      this.logger.warn('cannot stage upload parts on disk; keeping them in memory', {
+        repository: this.name,
+        error: (err as Error).message,
+      });
+      return this.uploadInMemory(key, body, metadata, conditional, partSize, abortController);
+    }
+    this.onceClient ??= new this.sdk.S3Client({
+      ...buildClientConfig(this.name, this.config),
+      maxAttempts: 1,
+      // Checksums, when configured, are computed by uploadSpooled and sent as headers.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      // Else a failed part makes the SDK print "An error was encountered in a non-retryable
+      // streaming request" on the console: uploadSpooled retries and reports it itself.
+      logger: { debug: ignoreError, info: ignoreError, warn: ignoreError, error: ignoreError },
+    });
+    await uploadSpooled({
+      sdk: this.sdk,
+      client: this.onceClient,
+      bucket: this.bucket,
+      objectKey: this.objectKey(key),
+      key,
+      body,
+      partSize,
+      queueSize: QUEUE_SIZE,
+      dir,
+      metadata,
+      ifNoneMatch: conditional,
+      checksums: this.config.checksums === 'when-supported',
+      maxAttempts: this.config.maxAttempts,
+      retryable: isRetryable,
+      signal: abortController.signal,
+    });
   }
 
   async get(key: string, options: GetOptions = {}): Promise<Readable> {
@@ -517,6 +612,7 @@ export class S3Repository implements Repository {
 
   async close(): Promise<void> {
     this.client.destroy();
+    this.onceClient?.destroy();
   }
 }
 

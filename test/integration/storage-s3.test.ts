@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID, createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { crc32 } from 'node:zlib';
 import { execa } from 'execa';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import type { S3RepositoryConfig } from '../../src/config/schema.js';
 import { StorageError } from '../../src/errors.js';
 import { RepositoryError, openRepository } from '../../src/storage/index.js';
 import { startS3Server, type S3TestServer } from '../support/s3-server.js';
+import { tempDir } from '../support/temp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SDK_WARNING_ENV = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
@@ -189,6 +191,201 @@ describe('S3 repository protocol details', () => {
     } finally {
       await repo.close();
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('S3 repository with parts staged on disk', () => {
+  // A stream's parts are staged in files (memory stays flat whatever the part size).
+  let spoolDir: string;
+  beforeAll(async () => {
+    spoolDir = await tempDir('dbops-s3-spool-');
+  });
+  const leftovers = async () => (await readdir(spoolDir)).length;
+  /** A pass-through proxy in front of s3rver that notes each request: method, query, length. */
+  async function recordingProxy(
+    failOncePart?: number,
+  ): Promise<{ endpoint: string; seen: string[]; crcs: string[]; close(): Promise<void> }> {
+    const seen: string[] = [];
+    const crcs: string[] = [];
+    let failed = false;
+    const target = new URL(s3.endpoint);
+    const server = createServer((req, res) => {
+      const query = (req.url ?? '').split('?')[1] ?? '';
+      const kind = query.includes('partNumber=')
+        ? `part ${/partNumber=(\d+)/.exec(query)![1]} ${req.headers['content-length']}`
+        : query.includes('uploads')
+          ? 'create'
+          : query.includes('uploadId=')
+            ? req.method === 'DELETE'
+              ? 'abort'
+              : 'complete'
+            : `${req.method}`;
+      seen.push(kind);
+      const crc = req.headers['x-amz-checksum-crc32'];
+      if (typeof crc === 'string') crcs.push(`${kind.split(' ').slice(0, 2).join(' ')} ${crc}`);
+      if (!failed && kind.startsWith(`part ${failOncePart} `)) {
+        // The server refusing a part once (throttling): read the body, answer 503 SlowDown.
+        failed = true;
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(503, { 'content-type': 'application/xml' });
+          res.end(
+            '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>slow down</Message></Error>',
+          );
+        });
+        return;
+      }
+      const upstream = httpRequest(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      endpoint: `http://127.0.0.1:${port}`,
+      seen,
+      crcs,
+      close: () => new Promise((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  it('stores exact bytes in equal parts, a short body as one PUT, and leaves no part files', async () => {
+    const proxy = await recordingProxy();
+    const repo = await openRepository('spool', s3Config({ spoolDir, endpoint: proxy.endpoint }));
+    try {
+      // 20 MiB + 123 bytes announced: 8 MiB parts (S3's floor), so 8 + 8 + 4 MiB, in odd chunks.
+      const big = randomBytes(20 * 1024 * 1024 + 123);
+      const chunks = [
+        big.subarray(0, 3_000_001),
+        big.subarray(3_000_001, 9_999_999),
+        big.subarray(9_999_999),
+      ];
+      const info = await repo.put('spool/big', Readable.from(chunks), {
+        contentLength: big.length,
+        metadata: { sha256: createHash('sha256').update(big).digest('hex') },
+      });
+      expect(info.size).toBe(big.length);
+      expect((await readAll(await repo.get('spool/big'))).equals(big)).toBe(true);
+      const MiB = 1024 * 1024;
+      expect(proxy.seen.filter((r) => r !== 'HEAD' && r !== 'GET')).toEqual([
+        'create',
+        `part 1 ${8 * MiB}`,
+        `part 2 ${8 * MiB}`,
+        `part 3 ${4 * MiB + 123}`,
+        'complete',
+      ]);
+      proxy.seen.length = 0;
+      expect((await repo.head('spool/big'))?.metadata.sha256).toBe(
+        createHash('sha256').update(big).digest('hex'),
+      );
+
+      const small = randomBytes(1000);
+      await repo.put('spool/small', Readable.from([small]), { ifAbsent: true });
+      expect((await readAll(await repo.get('spool/small'))).equals(small)).toBe(true);
+      expect(proxy.seen.filter((r) => r !== 'HEAD' && r !== 'GET')).toEqual(['PUT']);
+      await expect(repo.put('spool/small', Readable.from([small]), { ifAbsent: true })).rejects.toThrow(
+        /already exists/,
+      );
+
+      await repo.put('spool/empty', Readable.from([]));
+      expect((await repo.head('spool/empty'))?.size).toBe(0);
+      expect(await leftovers()).toBe(0);
+    } finally {
+      await repo.close();
+      await proxy.close();
+    }
+  });
+
+  it("with checksums: when-supported, sends each part's CRC32 as a header, not as a trailer", async () => {
+    const proxy = await recordingProxy();
+    const repo = await openRepository(
+      'spool-crc',
+      s3Config({ spoolDir, endpoint: proxy.endpoint, checksums: 'when-supported' }),
+    );
+    try {
+      const big = randomBytes(17 * 1024 * 1024);
+      await repo.put('spool/crc', Readable.from([big]), { contentLength: big.length });
+      expect((await readAll(await repo.get('spool/crc'))).equals(big)).toBe(true);
+      const b64 = (data: Buffer) => {
+        const out = Buffer.alloc(4);
+        out.writeUInt32BE(crc32(data));
+        return out.toString('base64');
+      };
+      const MiB = 1024 * 1024;
+      expect(proxy.crcs).toEqual([
+        `part 1 ${b64(big.subarray(0, 8 * MiB))}`,
+        `part 2 ${b64(big.subarray(8 * MiB, 16 * MiB))}`,
+        `part 3 ${b64(big.subarray(16 * MiB))}`,
+      ]);
+    } finally {
+      await repo.close();
+      await proxy.close();
+    }
+  });
+
+  it('sends a part again, from its file, when the server refused it once', async () => {
+    const proxy = await recordingProxy(2);
+    const repo = await openRepository('spool-retry', s3Config({ spoolDir, endpoint: proxy.endpoint }));
+    try {
+      const big = randomBytes(17 * 1024 * 1024);
+      await repo.put('spool/retried', Readable.from([big]), { contentLength: big.length });
+      expect((await readAll(await repo.get('spool/retried'))).equals(big)).toBe(true);
+      expect(proxy.seen.filter((r) => r.startsWith('part 2 '))).toHaveLength(2);
+      expect(await leftovers()).toBe(0);
+    } finally {
+      await repo.close();
+      await proxy.close();
+    }
+  });
+
+  it('fails an upload cut by an outage: no object, no part files, the producer stopped', async () => {
+    const repo = await openRepository('spool-flaky', s3Config({ spoolDir }));
+    try {
+      let cut = false;
+      const body = slowStream(64 * 1024 * 1024, (sent) => {
+        if (!cut && sent >= 36 * 1024 * 1024) {
+          cut = true;
+          void s3.stop();
+        }
+      });
+      const { err, ms } = await failure(repo.put('spool-outage/dump.bin', body));
+      expect(cut).toBe(true);
+      expect(err.code).toBe('unavailable');
+      expect(err.message).toContain(s3.endpoint);
+      expect(ms).toBeLessThan(30_000);
+      expect(body.destroyed).toBe(true);
+      expect(await leftovers()).toBe(0);
+      await s3.restart();
+      expect(await repo.head('spool-outage/dump.bin')).toBeUndefined();
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it('without a usable spool directory: 16 MiB parts go from memory with a warning, larger ones fail naming it', async () => {
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (m: string) => void warnings.push(m) };
+    const repo = await openRepository('spool-none', s3Config({ spoolDir: '/dev/null/nowhere' }), logger);
+    try {
+      const big = randomBytes(20 * 1024 * 1024);
+      await repo.put('spool-none/fallback', Readable.from([big]));
+      expect((await readAll(await repo.get('spool-none/fallback'))).equals(big)).toBe(true);
+      expect(warnings).toEqual(['cannot stage upload parts on disk; keeping them in memory']);
+      // A 1 TB database's parts (~200 MiB each) would not fit in memory: refused before reading.
+      const body = Readable.from([randomBytes(1000)]);
+      const { err } = await failure(repo.put('spool-none/large', body, { sizeHint: 1e12 }));
+      expect(err.message).toContain('cannot stage a part of spool-none/large in /dev/null/nowhere');
+      expect(err.hint).toMatch(/4 parts of 191 MiB.*spoolDir/);
+      expect(await repo.head('spool-none/large')).toBeUndefined();
+    } finally {
+      await repo.close();
     }
   });
 });

@@ -16,6 +16,7 @@ import {
   type BackupWorld,
 } from './helpers.js';
 import { withClient } from '../../support/pg.js';
+import { tempDir } from '../../support/temp-dir.js';
 
 const exec = promisify(execFile);
 
@@ -134,6 +135,23 @@ describe('backup → restore round trips (PostgreSQL)', () => {
       expect(await tableFingerprints(restoredUrl(database))).toEqual(original);
     });
   }
+
+  it('an S3 backup stages its parts in TMPDIR, leaves none there, verifies and restores', async () => {
+    const spool = { TMPDIR: await tempDir('dbops-rt-spool-') };
+    const run = json<{ id: string }>(
+      expectExit(await w.dbops(['--repo', 's3', '-f', 'json', 'backup', 'run', '--encrypt'], spool), 0),
+    );
+    // The parts' directory is gone (the others are dbops's lock and tool-probe directories).
+    expect((await readdir(spool.TMPDIR)).filter((f) => f.startsWith('dbops-s3-parts-'))).toEqual([]);
+    expectExit(await w.dbops(['--repo', 's3', 'backup', 'verify', run.id]), 0);
+    const database = `rs_${randomBytes(4).toString('hex')}`;
+    restored.push(database);
+    expectExit(
+      await w.dbops(['--repo', 's3', 'restore', 'run', run.id, '--database', database, '--create']),
+      0,
+    );
+    expect(await tableFingerprints(restoredUrl(database))).toEqual(original);
+  });
 
   it('a zstd fast level (zstd:-3, --fast=3 when piped to the binary) backs up and verifies', async () => {
     const run = json<{ id: string; compression: string }>(
