@@ -65,9 +65,15 @@ describe.skipIf(skipReason !== undefined)('backup to a full disk', () => {
   let w: BackupWorld;
   let storedBytes = 0;
   beforeAll(async () => {
+    const s3 = inject('s3');
     w = await backupWorld({
       messages: 20000,
-      extraRepositories: `  full:\n    type: local\n    path: ${JSON.stringify(join(mountPoint, 'repo'))}\n`,
+      extraRepositories:
+        `  full:\n    type: local\n    path: ${JSON.stringify(join(mountPoint, 'repo'))}\n` +
+        // An S3 repository whose upload parts are staged on the small filesystem.
+        `  s3spool:\n    type: s3\n    bucket: ${s3.bucket}\n    prefix: full-disk-${Date.now()}/\n` +
+        `    endpoint: ${s3.endpoint}\n    accessKeyId: ${s3.accessKeyId}\n    secretAccessKey: ${s3.secretAccessKey}\n` +
+        `    spoolDir: ${JSON.stringify(join(mountPoint, 'parts'))}\n`,
     });
     // The same backup fits elsewhere; it must not fit here, or the test proves nothing.
     storedBytes = json<{ storedBytes: number }>(
@@ -158,6 +164,28 @@ describe.skipIf(skipReason !== undefined)('backup to a full disk', () => {
     } finally {
       await free();
       await rm(tempDir, { recursive: true });
+    }
+  });
+
+  it('an S3 upload whose part staging fills the disk: exit 5 naming the directory, nothing left', async () => {
+    const parts = join(mountPoint, 'parts');
+    await mkdir(parts);
+    const free = await fillDisk(64 * 1024);
+    try {
+      const r = await w.dbops(['backup', 'run', '--repo', 's3spool', '--no-encrypt']);
+      expect(r.exitCode, r.stderr).toBe(5);
+      expect(r.stderr).toMatch(
+        new RegExp(`cannot stage a part of .* in ${parts}/dbops-s3-parts-\\w+: no space left`),
+      );
+      expect(r.stderr).toMatch(/spoolDir/);
+      expect(readdirSync(parts)).toEqual([]);
+      const list = json<{ backups: unknown[] }>(
+        expectExit(await w.dbops(['-f', 'json', 'backup', 'list', '--repo', 's3spool']), 0),
+      );
+      expect(list.backups).toEqual([]);
+    } finally {
+      await free();
+      await rm(parts, { recursive: true });
     }
   });
 
