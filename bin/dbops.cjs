@@ -40,10 +40,20 @@ async function run() {
     const fast = bundle('wal-fast.cjs');
     if (fast && (await fast.walFastPath(process.argv))) return exitIfDrained();
   }
-  // The bundled program (scripts/bundle.mjs) when it was built, else tsc's files.
-  const bundled = join(__dirname, '..', 'dist', 'cli', 'dbops.js');
-  const entry = existsSync(bundled) ? bundled : join(__dirname, '..', 'dist', 'bin', 'dbops.js');
-  await import(pathToFileURL(entry).href);
+  // `--version` alone: package.json, without loading the program.
+  const args = process.argv.slice(2);
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    process.stdout.write(`${require(join(__dirname, '..', 'package.json')).version}\n`);
+    return;
+  }
+  // The bundled program (scripts/bundle.mjs) with V8's code cache when it was built, else tsc's files.
+  const bundled = join(__dirname, '..', 'dist', 'cli', 'dbops.cjs');
+  const loader = existsSync(bundled) ? bundle('code-cache.cjs') : undefined;
+  if (loader) {
+    await loader.requireWithCodeCache(bundled, process.argv).main(process.argv);
+    return;
+  }
+  await import(pathToFileURL(join(__dirname, '..', 'dist', 'bin', 'dbops.js')).href);
 }
 
 run().catch((err) => {

@@ -1,4 +1,4 @@
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -53,6 +53,27 @@ describe('program', () => {
     );
     expect(r.stdout.trim()).toBe('rc=0');
     expect(r.stderr).toBe('');
+  });
+
+  it('keeps a private code cache per command, and none where others could write it', async () => {
+    const tmp = await tempDir('dbops-code-cache-');
+    const cacheDir = join(tmp, `dbops-${process.getuid?.() ?? 'user'}`);
+    const codeFiles = async () => (await readdir(cacheDir)).filter((f) => f.startsWith('code-')).sort();
+    const first = await runDbops(['config', 'show', '--help'], { env: { TMPDIR: tmp } });
+    expect(first.exitCode).toBe(0);
+    const written = await codeFiles();
+    expect(written).toEqual([expect.stringMatching(/^code-config-show-v[\d.]+-\d+-\d+\.bin$/)]);
+    expect((await stat(join(cacheDir, written[0]!))).mode & 0o777).toBe(0o600);
+    // The second run reads it (same output), and writes nothing new.
+    const second = await runDbops(['config', 'show', '--help'], { env: { TMPDIR: tmp } });
+    expect(second.stdout).toBe(first.stdout);
+    expect(await codeFiles()).toEqual(written);
+    // A directory others may write into could hold planted code: not used, nothing written.
+    await rm(cacheDir, { recursive: true });
+    await mkdir(cacheDir, { mode: 0o777 });
+    await chmod(cacheDir, 0o777);
+    expect((await runDbops(['config', 'show', '--help'], { env: { TMPDIR: tmp } })).exitCode).toBe(0);
+    expect(await codeFiles()).toEqual([]);
   });
 
   it('exits 2 on an unknown option or command', async () => {
