@@ -67,6 +67,10 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
   };
   o.signal.addEventListener('abort', stopReading, { once: true });
   if (o.signal.aborted) stopReading();
+  // Ends the requests still going when the upload fails (a part refused): no waiting for them.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([o.signal, stop.signal]);
+  const retrying = { ...o, signal };
   let uploadId: string | undefined;
   const inFlight = new Set<Promise<void>>();
   let failed: { err: unknown } | undefined;
@@ -78,7 +82,7 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
 
     const send = async (partPath: string, size: number, crc: number, number: number): Promise<void> => {
       const checksum = o.checksums ? { ChecksumCRC32: crcBase64(crc) } : {};
-      const part = await withRetries(o, () =>
+      const part = await withRetries(retrying, () =>
         o.client.send(
           new o.sdk.UploadPartCommand({
             Bucket: o.bucket,
@@ -89,7 +93,7 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
             ContentLength: size,
             ...checksum,
           }),
-          { abortSignal: o.signal },
+          { abortSignal: signal },
         ),
       );
       completed.push({ PartNumber: number, ETag: part.ETag, ...checksum });
@@ -102,7 +106,7 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
       file = undefined;
       await full.handle.close();
       if (uploadId === undefined) {
-        const created = await withRetries(o, () =>
+        const created = await withRetries(retrying, () =>
           o.client.send(
             new o.sdk.CreateMultipartUploadCommand({
               Bucket: o.bucket,
@@ -110,7 +114,7 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
               Metadata: o.metadata,
               ...(o.checksums ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
             }),
-            { abortSignal: o.signal },
+            { abortSignal: signal },
           ),
         );
         uploadId = created.UploadId;
@@ -156,10 +160,10 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
     }
 
     if (uploadId === undefined) {
-      // Shorter than one part (or exactly one): a plain PutObject of what was staged.
+      // Shorter than one part: a plain PutObject of what was staged.
       if (file) await file.handle.close();
       const staged = file;
-      await withRetries(o, () =>
+      await withRetries(retrying, () =>
         o.client.send(
           new o.sdk.PutObjectCommand({
             Bucket: o.bucket,
@@ -170,7 +174,7 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
             ...(o.checksums ? { ChecksumCRC32: crcBase64(staged?.crc ?? 0) } : {}),
             ...(o.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
           }),
-          { abortSignal: o.signal },
+          { abortSignal: signal },
         ),
       );
       return { bytes, parts: staged ? 1 : 0 };
@@ -181,7 +185,7 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
     await Promise.all(inFlight);
     if (failed) throw failed.err;
     completed.sort((a, b) => a.PartNumber! - b.PartNumber!);
-    await withRetries(o, () =>
+    await withRetries(retrying, () =>
       o.client.send(
         new o.sdk.CompleteMultipartUploadCommand({
           Bucket: o.bucket,
@@ -190,13 +194,14 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
           MultipartUpload: { Parts: completed },
           ...(o.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
         }),
-        { abortSignal: o.signal },
+        { abortSignal: signal },
       ),
     );
     return { bytes, parts: completed.length };
   } catch (err) {
     await file?.handle.close().catch(() => {});
-    // Parts still going fail on their own once aborted; wait for them so their files can go.
+    // The parts still going end now; their files go with the directory once they have.
+    stop.abort();
     await Promise.allSettled(inFlight);
     if (uploadId !== undefined) {
       await o.client
