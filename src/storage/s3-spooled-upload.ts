@@ -3,11 +3,11 @@ import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 
+import { sleep } from '../sleep.js';
 import { RepositoryError } from './errors.js';
 
 type S3Module = typeof import('@aws-sdk/client-s3');
@@ -42,12 +42,6 @@ export interface SpooledUploadOptions {
   signal: AbortSignal;
 }
 
-/** Bytes the upload sent: the sum of its parts. */
-export interface SpooledUploadResult {
-  bytes: number;
-  parts: number;
-}
-
 /**
  * A multipart upload whose parts are staged in files instead of memory. lib-storage's Upload keeps
  * (queueSize + 1) parts in buffers, and a part grows with the object so that 10,000 parts hold it
@@ -59,7 +53,7 @@ export interface SpooledUploadResult {
  * shorter than one part becomes a single PutObject. On failure the multipart upload is aborted
  * (no parts left billed) and the part files are removed, as they are on success.
  */
-export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUploadResult> {
+export async function uploadSpooled(o: SpooledUploadOptions): Promise<void> {
   const dir = o.dir;
   // An abort while the producer is silent must still end the read loop below.
   const stopReading = (): void => {
@@ -78,7 +72,6 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
   try {
     const completed: CompletedPart[] = [];
     let partNumber = 0;
-    let bytes = 0;
 
     const send = async (partPath: string, size: number, crc: number, number: number): Promise<void> => {
       const checksum = o.checksums ? { ChecksumCRC32: crcBase64(crc) } : {};
@@ -153,7 +146,6 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
         if (o.checksums) file!.crc = crc32(piece, file!.crc);
         file!.size += take;
         offset += take;
-        bytes += take;
         if (file!.size === o.partSize) await flush();
       }
       if (failed) throw failed.err;
@@ -177,11 +169,10 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
           { abortSignal: signal },
         ),
       );
-      return { bytes, parts: staged ? 1 : 0 };
+      return;
     }
     // The last, shorter part; a stream that ended on a part boundary has none.
-    if (file && file.size > 0) await flush();
-    else if (file) await file.handle.close();
+    if (file) await flush();
     await Promise.all(inFlight);
     if (failed) throw failed.err;
     completed.sort((a, b) => a.PartNumber! - b.PartNumber!);
@@ -197,7 +188,6 @@ export async function uploadSpooled(o: SpooledUploadOptions): Promise<SpooledUpl
         { abortSignal: signal },
       ),
     );
-    return { bytes, parts: completed.length };
   } catch (err) {
     await file?.handle.close().catch(() => {});
     // The parts still going end now; their files go with the directory once they have.
@@ -240,7 +230,8 @@ async function withRetries<T>(o: SpooledUploadOptions, request: () => Promise<T>
     } catch (err) {
       if (o.signal.aborted || attempt >= o.maxAttempts || !o.retryable(err)) throw err;
       // The SDK's standard mode: full jitter on an exponential base of 100 ms, at most 20 s.
-      await sleep(Math.random() * Math.min(20_000, 100 * 2 ** attempt), undefined, { signal: o.signal });
+      await sleep(Math.random() * Math.min(20_000, 100 * 2 ** attempt), o.signal);
+      if (o.signal.aborted) throw err;
     }
   }
 }

@@ -161,16 +161,20 @@ const isPreconditionFailed = (f: ErrorFacts): boolean =>
 const isConditionalWriteRejected = (f: ErrorFacts): boolean =>
   f.status === 501 || f.name === 'NotImplemented' || (f.status === 400 && /if-none-match/i.test(f.message));
 
+/** The endpoint did not answer: refused, reset, timed out, name not resolved. */
+const isUnreachable = (f: ErrorFacts): boolean =>
+  (f.code !== undefined && NETWORK_CODES.has(f.code)) ||
+  f.name === 'TimeoutError' ||
+  f.name === 'RequestTimeout' ||
+  /socket hang up/i.test(f.message);
+
 /** What the SDK's standard retry mode retries: the network, timeouts, throttling, 5xx. */
 function isRetryable(err: unknown): boolean {
   const f = factsOf(err);
   return (
-    (f.code !== undefined && NETWORK_CODES.has(f.code)) ||
-    f.name === 'TimeoutError' ||
-    f.name === 'RequestTimeout' ||
+    isUnreachable(f) ||
     f.name === 'SlowDown' ||
     f.name === 'ThrottlingException' ||
-    /socket hang up/i.test(f.message) ||
     (f.status !== undefined && (f.status >= 500 || f.status === 429))
   );
 }
@@ -267,12 +271,7 @@ export class S3Repository implements Repository {
     const what = key === undefined ? `${action} ${this.location}` : `${action} ${key} in ${this.location}`;
     const make = (code: StorageErrorCode, message: string, hint: string): RepositoryError =>
       new RepositoryError(code, message, { hint, cause: err, key });
-    if (
-      (f.code !== undefined && NETWORK_CODES.has(f.code)) ||
-      f.name === 'TimeoutError' ||
-      f.name === 'RequestTimeout' ||
-      /socket hang up/i.test(f.message)
-    ) {
+    if (isUnreachable(f)) {
       return make(
         'unavailable',
         `cannot ${what}: S3 endpoint ${this.endpointLabel} is unreachable (${f.code ?? f.name})`,
